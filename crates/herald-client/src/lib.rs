@@ -1,0 +1,1 @@
+//! An async EventSource client (being written).

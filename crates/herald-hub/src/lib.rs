@@ -1,0 +1,1 @@
+//! The Herald hub (being written).
