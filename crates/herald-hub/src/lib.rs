@@ -1,1 +1,4 @@
-//! The Herald hub (being written).
+//! The Herald hub as a library (being assembled).
+
+pub mod store;
+pub mod update;
