@@ -12,4 +12,4 @@ pub mod event;
 pub mod parser;
 
 pub use event::{Event, EventError, comment_frame, heartbeat_frame, retry_frame};
-pub use parser::{Limits, ParseError, ParsedEvent, Parser, Item};
+pub use parser::{Item, Limits, ParseError, ParsedEvent, Parser};
