@@ -293,11 +293,8 @@ impl Parser {
         }
         if self.skipping_line && self.pos == self.buf.len() {
             // Skipping an over-long line: keep only from its line end on, never the line.
-            match memchr::memchr2(b'\r', b'\n', chunk) {
-                Some(end) => {
-                    self.buf.extend_from_slice(&chunk[end..]);
-                }
-                None => return,
+            if let Some(end) = memchr::memchr2(b'\r', b'\n', chunk) {
+                self.buf.extend_from_slice(&chunk[end..]);
             }
         } else {
             self.buf.extend_from_slice(chunk);
@@ -489,20 +486,18 @@ impl Parser {
                 self.event_type.clear();
                 self.event_type.push_str(&String::from_utf8_lossy(value));
             }
-            b"id" => {
-                if memchr::memchr(0, value).is_none() {
-                    self.id_buffer.clear();
-                    self.id_buffer.push_str(&String::from_utf8_lossy(value));
-                }
+            // An id containing NUL is ignored as a whole.
+            b"id" if memchr::memchr(0, value).is_none() => {
+                self.id_buffer.clear();
+                self.id_buffer.push_str(&String::from_utf8_lossy(value));
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    let retry = value.iter().fold(0u64, |acc, digit| {
-                        acc.saturating_mul(10)
-                            .saturating_add(u64::from(digit - b'0'))
-                    });
-                    return Some(Ok(Item::Retry(retry)));
-                }
+            // ASCII digits only; anything else (sign, space, empty) is ignored.
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                let retry = value.iter().fold(0u64, |acc, digit| {
+                    acc.saturating_mul(10)
+                        .saturating_add(u64::from(digit - b'0'))
+                });
+                return Some(Ok(Item::Retry(retry)));
             }
             _ => {}
         }
