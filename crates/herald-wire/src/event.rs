@@ -352,3 +352,127 @@ fn put_decimal(buf: &mut BytesMut, value: u64) {
     }
     buf.put_slice(&digits[at..]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(event: &Event) -> String {
+        String::from_utf8(event.encode().to_vec()).expect("frames are UTF-8")
+    }
+
+    #[test]
+    fn data_line_ends_each_become_one_data_field() {
+        let cases = [
+            ("a\nb", "data: a\ndata: b\n\n"),
+            ("a\rb", "data: a\ndata: b\n\n"),
+            ("a\r\nb", "data: a\ndata: b\n\n"),
+            ("a\n\nb", "data: a\ndata: \ndata: b\n\n"),
+            ("a\r\rb", "data: a\ndata: \ndata: b\n\n"),
+            ("a\n", "data: a\ndata: \n\n"),
+            ("\r\n", "data: \ndata: \n\n"),
+            ("", "data: \n\n"),
+        ];
+        for (data, expected) in cases {
+            assert_eq!(
+                frame(&Event::new().with_data(data)),
+                expected,
+                "data {data:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn crlf_in_data_does_not_produce_an_extra_empty_line() {
+        assert_eq!(
+            frame(&Event::new().with_data("one\r\ntwo\r\n")),
+            "data: one\ndata: two\ndata: \n\n"
+        );
+    }
+
+    #[test]
+    fn fields_are_written_in_a_fixed_order() {
+        let event = Event::new()
+            .with_data("d")
+            .with_retry(10)
+            .with_event("t")
+            .and_then(|event| event.with_id("i"))
+            .expect("valid")
+            .with_comment("c");
+        assert_eq!(
+            frame(&event),
+            ": c\nid: i\nevent: t\nretry: 10\ndata: d\n\n"
+        );
+    }
+
+    #[test]
+    fn id_and_type_with_cr_lf_or_nul_are_refused() {
+        for bad in ["a\nb", "a\rb", "a\0b", "\n", "\r\n", "\0"] {
+            assert_eq!(
+                Event::new().with_id(bad),
+                Err(EventError::InvalidId),
+                "{bad:?}"
+            );
+            assert_eq!(
+                Event::new().with_event(bad),
+                Err(EventError::InvalidEventType),
+                "{bad:?}"
+            );
+        }
+        // Colons, spaces and non-ASCII are fine: only line ends and NUL can inject or be ignored.
+        assert!(Event::new().with_id(" a:b \u{e9}").is_ok());
+        assert!(Event::new().with_event("a: b").is_ok());
+    }
+
+    #[test]
+    fn empty_id_is_written_so_it_resets_the_receiver() {
+        let event = Event::new().with_id("").expect("valid");
+        assert_eq!(frame(&event), "id: \n\n");
+    }
+
+    #[test]
+    fn comments_become_one_line_each() {
+        assert_eq!(
+            &comment_frame("one\r\ntwo\rthree")[..],
+            b": one\n: two\n: three\n\n"
+        );
+        assert_eq!(&comment_frame("")[..], b": \n\n");
+    }
+
+    #[test]
+    fn retry_is_written_in_decimal() {
+        for (retry, expected) in [
+            (0, "0"),
+            (9, "9"),
+            (10, "10"),
+            (u64::MAX, "18446744073709551615"),
+        ] {
+            assert_eq!(
+                frame(&Event::new().with_retry(retry)),
+                format!("retry: {expected}\n\n")
+            );
+            assert_eq!(decimal_len(retry), expected.len());
+        }
+    }
+
+    #[test]
+    fn encoded_len_is_exact_so_encode_allocates_once() {
+        let event = Event::new()
+            .with_id("42")
+            .and_then(|event| event.with_event("update"))
+            .expect("valid")
+            .with_comment("x\r\ny")
+            .with_retry(1234)
+            .with_data("a\r\nb\rc\n");
+        let mut buf = BytesMut::with_capacity(event.encoded_len());
+        let capacity = buf.capacity();
+        event.encode_into(&mut buf);
+        assert_eq!(buf.len(), event.encoded_len());
+        assert_eq!(buf.capacity(), capacity, "encode_into grew the buffer");
+    }
+
+    #[test]
+    fn heartbeat_is_a_bare_comment_line() {
+        assert_eq!(&heartbeat_frame()[..], b":\n");
+    }
+}

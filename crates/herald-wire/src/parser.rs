@@ -527,3 +527,6 @@ impl Parser {
         Some(Item::Event(event))
     }
 }
+
+#[cfg(test)]
+mod tests;
