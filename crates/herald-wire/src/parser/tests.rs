@@ -3,8 +3,11 @@
 
 use super::*;
 
+/// What the parser yields, one per item.
+type Parsed = Result<Item, ParseError>;
+
 /// Feeds `chunks` one by one, draining after each, then finishes the stream.
-fn parse_chunks(parser: &mut Parser, chunks: &[&[u8]]) -> Vec<Result<Item, ParseError>> {
+fn parse_chunks(parser: &mut Parser, chunks: &[&[u8]]) -> Vec<Parsed> {
     let mut items = Vec::new();
     for chunk in chunks {
         items.extend(parser.feed_iter(chunk));
@@ -14,11 +17,11 @@ fn parse_chunks(parser: &mut Parser, chunks: &[&[u8]]) -> Vec<Result<Item, Parse
     items
 }
 
-fn parse(input: &[u8]) -> Vec<Result<Item, ParseError>> {
+fn parse(input: &[u8]) -> Vec<Parsed> {
     parse_chunks(&mut Parser::new(), &[input])
 }
 
-fn event(id: &str, event: &str, data: &str) -> Result<Item, ParseError> {
+fn event(id: &str, event: &str, data: &str) -> Parsed {
     Ok(Item::Event(ParsedEvent {
         id: id.into(),
         event: event.into(),
@@ -26,12 +29,12 @@ fn event(id: &str, event: &str, data: &str) -> Result<Item, ParseError> {
     }))
 }
 
-fn message(data: &str) -> Result<Item, ParseError> {
+fn message(data: &str) -> Parsed {
     event("", "message", data)
 }
 
 /// Runs a table of `(input, expected items)` rows, feeding each input whole.
-fn check_table(rows: &[(&[u8], Vec<Result<Item, ParseError>>)]) {
+fn check_table(rows: &[(&[u8], Vec<Parsed>)]) {
     for (input, expected) in rows {
         assert_eq!(
             &parse(input),
