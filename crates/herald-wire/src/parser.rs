@@ -271,6 +271,21 @@ impl Parser {
         &self.last_event_id
     }
 
+    /// How many fed bytes the parser holds that it has not consumed yet.
+    ///
+    /// Once [`Parser::next_item`] has returned `None` this is only the start of an unfinished
+    /// line, so it never exceeds [`Limits::max_line_len`] (or 2, for a BOM still being checked).
+    ///
+    /// ```
+    /// let mut parser = herald_wire::Parser::new();
+    /// parser.feed(b"data: a\n\ndata: unfini");
+    /// while parser.next_item().is_some() {}
+    /// assert_eq!(parser.buffered_len(), "data: unfini".len());
+    /// ```
+    pub fn buffered_len(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
     /// Appends a chunk of the stream. Nothing is parsed until [`Parser::next_item`] is called.
     ///
     /// ```
