@@ -223,21 +223,22 @@ fn normalize_path(path: &str) -> String {
     let mut decoded = String::with_capacity(path.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(hi), Some(lo)) = (hex_value(bytes[i + 1]), hex_value(bytes[i + 2])) {
-                let b = hi << 4 | lo;
-                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                    decoded.push(b as char);
-                } else {
-                    // Keep reserved and non-ASCII octets encoded, with uppercase hex
-                    // (RFC 3986 §6.2.2.1) so equivalent spellings compare equal.
-                    decoded.push('%');
-                    decoded.push(HEX_UPPER[usize::from(hi)] as char);
-                    decoded.push(HEX_UPPER[usize::from(lo)] as char);
-                }
-                i += 3;
-                continue;
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (hex_value(bytes[i + 1]), hex_value(bytes[i + 2]))
+        {
+            let b = hi << 4 | lo;
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                decoded.push(b as char);
+            } else {
+                // Keep reserved and non-ASCII octets encoded, with uppercase hex
+                // (RFC 3986 §6.2.2.1) so equivalent spellings compare equal.
+                decoded.push('%');
+                decoded.push(HEX_UPPER[usize::from(hi)] as char);
+                decoded.push(HEX_UPPER[usize::from(lo)] as char);
             }
+            i += 3;
+            continue;
         }
         // `path` is a str and we only ever skip whole ASCII triplets, so `i` is on a char
         // boundary here.
