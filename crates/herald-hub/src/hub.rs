@@ -1,0 +1,604 @@
+//! [`Hub`]: publishing with group commit, fan-out, subscriber lifecycle and sweeping.
+//!
+//! How an update flows: `publish` hands the update to the committer task; the committer
+//! gathers every publish waiting at that moment into one batch, appends the batch to the
+//! history store in one durable commit, then dispatches each update in order and answers
+//! each publisher. A 200 therefore always means "in history", and concurrent publishers
+//! share commits instead of queueing behind one fsync each.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::auth::{Claims, TokenVerifier};
+use crate::config::HubConfig;
+use crate::queue::{CloseReason, SubscriberQueue};
+use crate::registry::Registry;
+use crate::store::{HistoryStore, StoreError};
+use crate::stream::{Cursor, SubscriptionStream};
+use crate::subscriber::{Subscriber, Subscription};
+use crate::subscription_event;
+use crate::update::{Update, UpdateFields};
+
+/// Most publishes committed together; bounds the latency a batch adds to its first member.
+const MAX_BATCH: usize = 256;
+/// Publishes waiting for the committer before `publish` waits for room.
+const PUBLISH_QUEUE: usize = 4096;
+
+/// Why a publish was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The update could not be encoded (an id or type that would inject SSE fields).
+    #[error("invalid update: {0}")]
+    Invalid(#[from] herald_wire::EventError),
+    /// History could not be written, so the update was not dispatched.
+    #[error("{0}")]
+    Store(String),
+    /// The hub is shutting down.
+    #[error("the hub is shutting down")]
+    ShuttingDown,
+}
+
+/// Why a subscription could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Every selector names a topic a publisher ended: answer 204 so browsers stop.
+    #[error("this stream has ended")]
+    Ended,
+    /// History could not be read to resume.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The hub is shutting down.
+    #[error("the hub is shutting down")]
+    ShuttingDown,
+}
+
+/// Where a new subscriber starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// Only updates published from now on.
+    Live,
+    /// Everything retained (`Last-Event-ID: earliest`).
+    Earliest,
+    /// Everything after the update with this id.
+    After(String),
+}
+
+/// A subscribe request the HTTP layer has parsed and authorized.
+#[derive(Debug)]
+pub struct OpenRequest {
+    /// The selectors, with payloads from the token.
+    pub subscriptions: Vec<Subscription>,
+    /// The validated token, if any.
+    pub claims: Option<Arc<Claims>>,
+    /// Where to start.
+    pub resume: Resume,
+}
+
+/// An opened subscription: the stream and what to say in the response head.
+#[derive(Debug)]
+pub struct Opened {
+    /// The event stream to send as the response body.
+    pub stream: SubscriptionStream,
+    /// For `Mercure-Last-Event-ID`: the id preceding the first update sent, or `earliest`.
+    /// `None` when the request asked for no resume.
+    pub resumed_from: Option<String>,
+}
+
+/// Counters since start, read by the dashboard and `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Updates accepted (published and durable), subscription events included.
+    pub published: AtomicU64,
+    /// Frames queued to subscribers by live fan-out.
+    pub delivered: AtomicU64,
+    /// Subscribers whose queue overflowed and who were caught up from history.
+    pub overflows: AtomicU64,
+    /// Subscriptions that resumed from history.
+    pub replays: AtomicU64,
+    /// Subscribe requests accepted since start.
+    pub connections_total: AtomicU64,
+    /// Publishes refused because history could not be written.
+    pub store_errors: AtomicU64,
+}
+
+/// The newest dispatched update.
+#[derive(Debug, Default)]
+struct Head {
+    seq: u64,
+    id: Option<String>,
+}
+
+struct PublishJob {
+    update: Update,
+    /// `None` for hub-generated updates nobody waits for (subscription events).
+    reply: Option<oneshot::Sender<Result<Arc<Update>, PublishError>>>,
+}
+
+struct Inner {
+    config: HubConfig,
+    store: Arc<dyn HistoryStore>,
+    verifier: Option<TokenVerifier>,
+    /// Read-locked by every dispatch, write-locked by connect and disconnect. A std lock:
+    /// it is never held across an await.
+    registry: RwLock<Registry>,
+    /// Only touched while `registry` is locked (written under the read lock by the single
+    /// committer, read under the write lock by registration), which makes "the head at
+    /// registration" exact: every later dispatch reaches the new subscriber.
+    head: Mutex<Head>,
+    publisher: mpsc::Sender<PublishJob>,
+    /// Ended topics and when their 204 window closes.
+    ended: Mutex<HashMap<String, Instant>>,
+    next_key: AtomicU64,
+    shutting_down: AtomicBool,
+    stats: Stats,
+}
+
+/// The hub: cheap to clone, shared by every connection.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("hub_url", &self.inner.config.hub_url.as_str())
+            .field("store", &self.inner.store.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// Starts a hub: spawns its committer and sweeper tasks on the current Tokio runtime.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime.
+    pub async fn start(
+        config: HubConfig,
+        store: Arc<dyn HistoryStore>,
+        verifier: Option<TokenVerifier>,
+    ) -> Result<Hub, StoreError> {
+        let bounds = store.bounds().await?;
+        let (publisher, jobs) = mpsc::channel(PUBLISH_QUEUE);
+        let inner = Arc::new(Inner {
+            config,
+            store,
+            verifier,
+            registry: RwLock::new(Registry::default()),
+            head: Mutex::new(Head {
+                seq: bounds.last,
+                id: bounds.last_id,
+            }),
+            publisher,
+            ended: Mutex::new(HashMap::new()),
+            next_key: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+            stats: Stats::default(),
+        });
+        tokio::spawn(commit_loop(Arc::downgrade(&inner), jobs));
+        tokio::spawn(sweep_loop(Arc::downgrade(&inner)));
+        Ok(Hub { inner })
+    }
+
+    /// The configuration the hub runs with.
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
+    /// The token verifier, when keys are configured.
+    pub fn verifier(&self) -> Option<&TokenVerifier> {
+        self.inner.verifier.as_ref()
+    }
+
+    /// The history store.
+    pub fn store(&self) -> &Arc<dyn HistoryStore> {
+        &self.inner.store
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// Connected subscribers.
+    pub fn subscriber_count(&self) -> usize {
+        self.registry().len()
+    }
+
+    /// Distinct exact topics and patterns currently listened to.
+    pub fn topic_count(&self) -> usize {
+        self.registry().topic_count()
+    }
+
+    /// The id of the newest dispatched update, if any.
+    pub fn last_event_id(&self) -> Option<String> {
+        self.head().id.clone()
+    }
+
+    /// Publishes an update that is already validated and authorized: appends it to history
+    /// (group commit), dispatches it, and returns it once durable.
+    ///
+    /// Publishing to an ended topic starts a new stream on it: the 204 window closes.
+    pub async fn publish(&self, fields: UpdateFields) -> Result<Arc<Update>, PublishError> {
+        if self.inner.shutting_down.load(Ordering::Acquire) {
+            return Err(PublishError::ShuttingDown);
+        }
+        {
+            let mut ended = self.ended();
+            if !ended.is_empty() {
+                for topic in &fields.topics {
+                    ended.remove(topic);
+                }
+            }
+        }
+        let update = Update::encode(fields)?;
+        let (reply, answer) = oneshot::channel();
+        let job = PublishJob {
+            update,
+            reply: Some(reply),
+        };
+        self.inner
+            .publisher
+            .send(job)
+            .await
+            .map_err(|_| PublishError::ShuttingDown)?;
+        answer.await.map_err(|_| PublishError::ShuttingDown)?
+    }
+
+    /// Ends every subscription to `topics`: open streams get `final_update` (when given, it
+    /// is published first, so it is also in history) and are closed; for
+    /// [`HubConfig::ended_ttl`] new subscribers to exactly these topics get 204.
+    /// Returns how many streams were closed.
+    pub async fn end_topics(
+        &self,
+        topics: &[String],
+        final_update: Option<UpdateFields>,
+    ) -> Result<usize, PublishError> {
+        if let Some(fields) = final_update {
+            self.publish(fields).await?;
+        }
+        let until = Instant::now() + self.inner.config.ended_ttl;
+        {
+            let mut ended = self.ended();
+            for topic in topics {
+                ended.insert(topic.clone(), until);
+            }
+        }
+        let registry = self.registry();
+        let mut closed = 0;
+        for subscriber in registry.subscribers() {
+            let listens_only_to_ended = subscriber.subscriptions.iter().all(|subscription| {
+                subscription
+                    .selector
+                    .as_exact()
+                    .is_some_and(|topic| topics.iter().any(|ended| ended == topic))
+            });
+            if listens_only_to_ended {
+                subscriber.queue.close(CloseReason::Ended(None));
+                closed += 1;
+            }
+        }
+        Ok(closed)
+    }
+
+    /// Whether a subscribe with these subscriptions must be answered 204: all of them
+    /// name ended topics exactly.
+    fn is_ended(&self, subscriptions: &[Subscription]) -> bool {
+        let ended = self.ended();
+        if ended.is_empty() {
+            return false;
+        }
+        let now = Instant::now();
+        subscriptions.iter().all(|subscription| {
+            subscription
+                .selector
+                .as_exact()
+                .and_then(|topic| ended.get(topic))
+                .is_some_and(|until| *until > now)
+        })
+    }
+
+    /// Opens a subscription: registers the subscriber (from this instant it receives every
+    /// dispatched update), then resolves where replay starts.
+    pub async fn open(&self, request: OpenRequest) -> Result<Opened, OpenError> {
+        if self.inner.shutting_down.load(Ordering::Acquire) {
+            return Err(OpenError::ShuttingDown);
+        }
+        if self.is_ended(&request.subscriptions) {
+            return Err(OpenError::Ended);
+        }
+        let config = &self.inner.config;
+        let deadline = connection_deadline(
+            request.claims.as_deref().map(|claims| claims.expires_at),
+            config.max_connection_age,
+        );
+        let subscriber = Arc::new(Subscriber {
+            key: self.inner.next_key.fetch_add(1, Ordering::Relaxed),
+            id: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+            subscriptions: request.subscriptions,
+            claims: request.claims,
+            queue: SubscriberQueue::new(config.queue_frames, config.queue_bytes),
+            deadline,
+        });
+        let head = {
+            let mut registry = self
+                .inner
+                .registry
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            registry.insert(subscriber.clone());
+            self.head().seq
+        };
+        self.inner
+            .stats
+            .connections_total
+            .fetch_add(1, Ordering::Relaxed);
+        // From here on the stream owns the registration: dropping it unregisters.
+        let mut stream = SubscriptionStream::new(self.clone(), subscriber.clone(), head);
+        if config.subscription_events {
+            self.subscription_events(&subscriber, true);
+        }
+        let resumed_from = match request.resume {
+            Resume::Live => None,
+            Resume::Earliest => {
+                stream.set_cursor(Cursor::Replay {
+                    after: 0,
+                    contiguous: false,
+                });
+                Some("earliest".to_owned())
+            }
+            Resume::After(id) => match self.inner.store.position(&id).await? {
+                Some(seq) => {
+                    stream.set_cursor(Cursor::Replay {
+                        after: seq,
+                        contiguous: true,
+                    });
+                    Some(id)
+                }
+                None => {
+                    stream.set_cursor(Cursor::Replay {
+                        after: 0,
+                        contiguous: false,
+                    });
+                    stream.notify_history_gap(&id);
+                    Some("earliest".to_owned())
+                }
+            },
+        };
+        if resumed_from.is_some() {
+            self.inner.stats.replays.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(Opened {
+            stream,
+            resumed_from,
+        })
+    }
+
+    /// Removes a subscriber; called when its stream is dropped.
+    pub(crate) fn unregister(&self, key: u64) {
+        let removed = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(key);
+        if let Some(subscriber) = removed {
+            if self.inner.config.subscription_events {
+                self.subscription_events(&subscriber, false);
+            }
+        }
+    }
+
+    /// A snapshot of the connected subscribers, for the subscriptions API.
+    pub fn subscribers(&self) -> Vec<Arc<Subscriber>> {
+        self.registry().subscribers().cloned().collect()
+    }
+
+    /// Publishes one subscription event per subscription of `subscriber`, without waiting.
+    fn subscription_events(&self, subscriber: &Subscriber, active: bool) {
+        for subscription in &subscriber.subscriptions {
+            let fields = subscription_event::update(
+                &self.inner.config,
+                subscriber,
+                subscription,
+                active,
+            );
+            let Ok(update) = Update::encode(fields) else {
+                continue;
+            };
+            let job = PublishJob {
+                update,
+                reply: None,
+            };
+            if let Err(mpsc::error::TrySendError::Full(job)) = self.inner.publisher.try_send(job)
+            {
+                let publisher = self.inner.publisher.clone();
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move { publisher.send(job).await });
+                }
+            }
+        }
+    }
+
+    /// Stops the hub: refuses new publishes and subscribers, closes every stream with a
+    /// `retry` hint, and waits (up to `grace`) for publishes already accepted to commit.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        for subscriber in self.registry().subscribers() {
+            subscriber.queue.close(CloseReason::Shutdown);
+        }
+        let deadline = Instant::now() + grace;
+        // The committer drains what is already queued; wait until the queue is empty.
+        while self.inner.publisher.capacity() < self.inner.publisher.max_capacity()
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.inner
+            .registry
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn head(&self) -> std::sync::MutexGuard<'_, Head> {
+        self.inner
+            .head
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn ended(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.inner
+            .ended
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// When a stream must be closed: the token's `exp`, or the maximum connection age.
+fn connection_deadline(expires_at: Option<u64>, max_age: Option<Duration>) -> Option<Instant> {
+    let now = Instant::now();
+    let by_token = expires_at.map(|exp| {
+        let unix_now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        now + Duration::from_secs(exp.saturating_sub(unix_now))
+    });
+    let by_age = max_age.map(|age| now + age);
+    match (by_token, by_age) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The committer: batches waiting publishes into one durable append, then dispatches.
+async fn commit_loop(hub: Weak<Inner>, mut jobs: mpsc::Receiver<PublishJob>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let Some(inner) = hub.upgrade() else { return };
+        let (updates, replies): (Vec<_>, Vec<_>) = batch
+            .drain(..)
+            .map(|job| (job.update, job.reply))
+            .unzip();
+        match inner.store.append(updates).await {
+            Ok(stored) => {
+                inner
+                    .stats
+                    .published
+                    .fetch_add(stored.len() as u64, Ordering::Relaxed);
+                dispatch(&inner, &stored);
+                for (update, reply) in stored.into_iter().zip(replies) {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Ok(update));
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "history append failed; publishes refused");
+                inner
+                    .stats
+                    .store_errors
+                    .fetch_add(replies.len() as u64, Ordering::Relaxed);
+                let message = error.to_string();
+                for reply in replies.into_iter().flatten() {
+                    let _ = reply.send(Err(PublishError::Store(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Fans a committed batch out to the registry, in order.
+fn dispatch(inner: &Inner, updates: &[Arc<Update>]) {
+    let registry = inner
+        .registry
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut delivered = 0;
+    for update in updates {
+        {
+            let mut head = inner.head.lock().unwrap_or_else(|p| p.into_inner());
+            head.seq = update.seq;
+            head.id = Some(update.id.clone());
+        }
+        delivered += registry.dispatch(update);
+    }
+    inner
+        .stats
+        .delivered
+        .fetch_add(delivered as u64, Ordering::Relaxed);
+}
+
+/// One shared timer for every subscriber: heartbeats on idle streams, closing streams whose
+/// token expired or that reached the maximum age, and forgetting expired ended topics.
+async fn sweep_loop(hub: Weak<Inner>) {
+    let (heartbeat, tick) = match hub.upgrade() {
+        Some(inner) => {
+            let heartbeat = inner.config.heartbeat;
+            (heartbeat, heartbeat.min(Duration::from_secs(1)))
+        }
+        None => return,
+    };
+    let heartbeat_frame = herald_wire::heartbeat_frame();
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_heartbeat = Instant::now() + heartbeat;
+    loop {
+        ticker.tick().await;
+        let Some(inner) = hub.upgrade() else { return };
+        if inner.shutting_down.load(Ordering::Acquire) {
+            return;
+        }
+        let now = Instant::now();
+        let beat = now >= next_heartbeat;
+        if beat {
+            next_heartbeat = now + heartbeat;
+        }
+        {
+            let registry = inner
+                .registry
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for subscriber in registry.subscribers() {
+                if let Some(deadline) = subscriber.deadline {
+                    if deadline <= now {
+                        let expired_token = subscriber
+                            .claims
+                            .as_ref()
+                            .is_some_and(|claims| claims.expires_at <= unix_now());
+                        subscriber.queue.close(if expired_token {
+                            CloseReason::TokenExpired
+                        } else {
+                            CloseReason::MaxAge
+                        });
+                        continue;
+                    }
+                }
+                if beat {
+                    subscriber.queue.heartbeat_if_idle(&heartbeat_frame);
+                }
+            }
+        }
+        inner
+            .ended
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .retain(|_, until| *until > now);
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
