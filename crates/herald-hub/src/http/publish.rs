@@ -1,0 +1,160 @@
+//! `POST /.well-known/mercure`: publishing an update.
+//!
+//! Order of checks: the token (401), then the body (413, 400), then the token's grants on
+//! every topic (403), so nothing is dispatched unless every topic is allowed. A 200 answer
+//! carries the update's id and means the update is in history.
+
+use http::header::CONTENT_TYPE;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use crate::http::form;
+use crate::http::response::{BearerError, HubBody, bearer, plain, text};
+use crate::http::token::authenticate;
+use crate::hub::{Hub, PublishError};
+use crate::topic::{is_reserved, validate_event_field, validate_topic};
+use crate::update::UpdateFields;
+
+/// Handles a publish request.
+pub(crate) async fn publish(hub: &Hub, request: Request<Incoming>) -> Response<HubBody> {
+    let claims = match authenticate(hub, request.headers(), None) {
+        Ok(Some(claims)) => claims,
+        Ok(None) => {
+            return bearer(
+                hub,
+                BearerError::Missing,
+                "publishing needs an access token (Authorization: Bearer …)",
+            );
+        }
+        Err(refusal) => return refusal,
+    };
+    if let Some(content_type) = request.headers().get(CONTENT_TYPE) {
+        let is_form = content_type
+            .to_str()
+            .map(|value| {
+                value
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+            .unwrap_or(false);
+        if !is_form {
+            return text(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "publish bodies must be application/x-www-form-urlencoded",
+            );
+        }
+    }
+    let limit = hub.config().max_body;
+    let body = match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => {
+            if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                return text(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("publish body larger than {limit} bytes"),
+                );
+            }
+            return text(StatusCode::BAD_REQUEST, "could not read the request body");
+        }
+    };
+    let fields = match parse_update(hub, &body) {
+        Ok(fields) => fields,
+        Err(refusal) => return refusal,
+    };
+    if let Some(denied) = fields
+        .topics
+        .iter()
+        .find(|topic| !claims.can_publish(topic))
+    {
+        return bearer(
+            hub,
+            BearerError::InsufficientScope,
+            &format!("the token does not grant publish on topic {denied:?}"),
+        );
+    }
+    match hub.publish(fields).await {
+        Ok(update) => plain(StatusCode::OK, update.id.clone()),
+        Err(PublishError::Invalid(error)) => text(StatusCode::BAD_REQUEST, error.to_string()),
+        Err(PublishError::Store(message)) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not published: history could not be written ({message})"),
+        ),
+        Err(PublishError::ShuttingDown) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not published: the hub is shutting down",
+        ),
+    }
+}
+
+/// Decodes and validates the form fields of a publish; refusals say which field and why.
+pub(crate) fn parse_update(hub: &Hub, body: &[u8]) -> Result<UpdateFields, Response<HubBody>> {
+    let bad = |message: String| text(StatusCode::BAD_REQUEST, message);
+    let pairs = form::parse(body).map_err(|error| bad(error.to_string()))?;
+    let config = hub.config();
+    let mut fields = UpdateFields::default();
+    let mut id = None;
+    for (name, value) in pairs {
+        match name.as_str() {
+            "topic" => {
+                if fields.topics.len() == config.max_topics {
+                    return Err(text(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("more than {} topic fields", config.max_topics),
+                    ));
+                }
+                validate_topic(&value).map_err(|error| bad(format!("topic {value:?}: {error}")))?;
+                if is_reserved(&value, &config.hub_url) {
+                    return Err(bad(format!(
+                        "topic {value:?} is in the hub's reserved namespace ({})",
+                        config.hub_path()
+                    )));
+                }
+                fields.topics.push(value);
+            }
+            "data" => fields.data = value,
+            "private" => fields.private = true,
+            "id" => {
+                validate_event_field(&value).map_err(|error| bad(format!("id: {error}")))?;
+                if value == "earliest" {
+                    return Err(bad("id must not be \"earliest\" (reserved for resuming)".into()));
+                }
+                if value.starts_with('#') {
+                    return Err(bad("id must not start with '#' (reserved for hub ids)".into()));
+                }
+                if value.is_empty() {
+                    return Err(bad("id must not be empty".into()));
+                }
+                id = Some(value);
+            }
+            "type" => {
+                validate_event_field(&value).map_err(|error| bad(format!("type: {error}")))?;
+                if value == "mercure" {
+                    return Err(bad(
+                        "type \"mercure\" is reserved for events the hub generates".into(),
+                    ));
+                }
+                fields.event_type = (!value.is_empty()).then_some(value);
+            }
+            "retry" => {
+                if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_digit()) {
+                    return Err(bad(format!("retry must be ASCII digits, got {value:?}")));
+                }
+                let retry = value
+                    .parse()
+                    .map_err(|_| bad(format!("retry {value:?} is too large")))?;
+                fields.retry = Some(retry);
+            }
+            // Unknown fields are ignored so that future extensions do not break (protocol).
+            _ => {}
+        }
+    }
+    if fields.topics.is_empty() {
+        return Err(bad("at least one topic field is required".into()));
+    }
+    fields.id = id.unwrap_or_else(|| format!("urn:uuid:{}", uuid::Uuid::new_v4()));
+    Ok(fields)
+}
