@@ -1,1 +1,66 @@
-fn main() {}
+//! `herald`: the Herald Server-Sent Events hub and its command-line tools.
+//!
+//! # Layout
+//! - `serve`: run the hub (options from flags, `HERALD_*` variables and a TOML file).
+//! - `token`: mint an access token.
+//! - `duration`: human-friendly durations (`500ms`, `15s`, `1h`).
+
+mod duration;
+mod serve;
+mod token;
+
+use clap::{Parser, Subcommand};
+
+/// Herald: a Server-Sent Events hub speaking the Mercure protocol.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about)]
+struct Cli {
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "HERALD_LOG_FORMAT", default_value = "text", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the hub.
+    Serve(Box<serve::ServeOptions>),
+    /// Mint an access token (JWT) for publishing or subscribing.
+    Token(token::TokenOptions),
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let result = match cli.command {
+        Command::Serve(options) => serve::run(*options).await,
+        Command::Token(options) => token::run(options),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("herald: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! `herald serve`: options (flags, `HERALD_*` variables, TOML file) and running the hub.
+//!
+//! Every option has one name used everywhere: `--history-size` on the command line,
+//! `HERALD_HISTORY_SIZE` in the environment, `history-size` in the TOML file. A flag wins
+//! over the environment, which wins over the file, which wins over the default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use herald_hub::auth::{TokenVerifier, VerifierConfig};
+use herald_hub::mint::TokenRequest;
+use herald_hub::store::HistoryStore;
+use herald_hub::store::memory::MemoryStore;
+use herald_hub::store::redb::RedbStore;
+use herald_hub::{Hub, HubConfig};
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::duration::HumanDuration;
+
+/// Options of `herald serve`. All are optional here so that the file can fill the gaps;
+/// defaults are applied in [`ServeOptions::resolve`].
+#[derive(Debug, Default, Clone, clap::Args, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ServeOptions {
+    /// TOML file with any of these options (names without the leading dashes).
+    #[arg(long, env = "HERALD_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:3000].
+    #[arg(long, env = "HERALD_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the redb history [default: ./herald-data].
+    #[arg(long, env = "HERALD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Keep history in memory instead of redb (lost on restart).
+    #[arg(long, env = "HERALD_MEMORY")]
+    #[serde(default)]
+    pub memory: bool,
+    /// Public URL of the hub (scheme and host) [default: http://<listen>].
+    #[arg(long, env = "HERALD_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+    /// HMAC secret for HS256/384/512 tokens.
+    #[arg(long, env = "HERALD_JWT_KEY", hide_env_values = true)]
+    pub jwt_key: Option<String>,
+    /// PEM public key (file path or inline PEM) for RS256, ES256 or EdDSA tokens.
+    #[arg(long, env = "HERALD_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<String>,
+    /// Required `iss` of tokens.
+    #[arg(long, env = "HERALD_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of tokens [default: <public-url>/.well-known/mercure].
+    #[arg(long, env = "HERALD_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Cookie that may carry the token [default: __Secure-mercure_access_token].
+    #[arg(long, env = "HERALD_COOKIE_NAME")]
+    pub cookie_name: Option<String>,
+    /// Allow subscribers without a token (public updates only).
+    #[arg(long, env = "HERALD_ANONYMOUS")]
+    #[serde(default)]
+    pub anonymous: bool,
+    /// Origin allowed to subscribe with credentials (repeatable; `*` = any, no credentials).
+    #[arg(long = "cors-origin", env = "HERALD_CORS_ORIGIN", value_delimiter = ',')]
+    #[serde(default)]
+    pub cors_origin: Vec<String>,
+    /// Interval of heartbeat comments on idle streams [default: 15s].
+    #[arg(long, env = "HERALD_HEARTBEAT")]
+    pub heartbeat: Option<HumanDuration>,
+    /// Reconnection delay sent to clients as `retry:` [default: 2s].
+    #[arg(long, env = "HERALD_RETRY")]
+    pub retry: Option<HumanDuration>,
+    /// Updates kept in history for resume [default: 10000].
+    #[arg(long, env = "HERALD_HISTORY_SIZE")]
+    pub history_size: Option<usize>,
+    /// Close streams after this long so tokens are re-checked [default: none].
+    #[arg(long, env = "HERALD_MAX_CONNECTION_AGE")]
+    pub max_connection_age: Option<HumanDuration>,
+    /// How long an ended topic answers 204 [default: 1h].
+    #[arg(long, env = "HERALD_ENDED_TTL")]
+    pub ended_ttl: Option<HumanDuration>,
+    /// Largest publish body in bytes [default: 1048576].
+    #[arg(long, env = "HERALD_MAX_BODY")]
+    pub max_body: Option<usize>,
+    /// Publish subscription events and serve the subscriptions API's events.
+    #[arg(long, env = "HERALD_SUBSCRIPTION_EVENTS")]
+    #[serde(default)]
+    pub subscription_events: bool,
+    /// Also accept the pre-standard (-07) Mercure dialect.
+    #[arg(long, env = "HERALD_LEGACY")]
+    #[serde(default)]
+    pub legacy: bool,
+    /// Development mode: anonymous subscribers, a generated secret, a ready-made token.
+    #[arg(long, env = "HERALD_DEV")]
+    #[serde(default)]
+    pub dev: bool,
+    /// How long shutdown waits for in-flight requests [default: 10s].
+    #[arg(long, env = "HERALD_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Option<HumanDuration>,
+}
+
+impl ServeOptions {
+    /// Fills every option not given on the command line or in the environment from the
+    /// config file named by `--config`, if any.
+    pub fn with_file(self) -> anyhow::Result<ServeOptions> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let file: ServeOptions = toml::from_str(&text)
+            .with_context(|| format!("invalid config file {}", path.display()))?;
+        Ok(self.or(file))
+    }
+
+    fn or(self, file: ServeOptions) -> ServeOptions {
+        macro_rules! pick {
+            ($($option:ident),*) => { ServeOptions {
+                config: self.config,
+                memory: self.memory || file.memory,
+                anonymous: self.anonymous || file.anonymous,
+                subscription_events: self.subscription_events || file.subscription_events,
+                legacy: self.legacy || file.legacy,
+                dev: self.dev || file.dev,
+                cors_origin: if self.cors_origin.is_empty() { file.cors_origin } else { self.cors_origin },
+                $($option: self.$option.or(file.$option),)*
+            } };
+        }
+        pick!(
+            listen,
+            data_dir,
+            public_url,
+            jwt_key,
+            jwt_public_key,
+            jwt_issuer,
+            jwt_audience,
+            cookie_name,
+            heartbeat,
+            retry,
+            history_size,
+            max_connection_age,
+            ended_ttl,
+            max_body,
+            shutdown_grace
+        )
+    }
+}
+
+/// Everything `serve` needs, with defaults applied.
+struct Resolved {
+    listen: SocketAddr,
+    store: StoreChoice,
+    config: HubConfig,
+    verifier: Option<VerifierConfig>,
+    dev_token: Option<String>,
+    grace: Duration,
+}
+
+enum StoreChoice {
+    Memory(usize),
+    Redb(PathBuf, usize),
+}
+
+fn read_pem(value: &str) -> anyhow::Result<Vec<u8>> {
+    if value.trim_start().starts_with("-----BEGIN") {
+        return Ok(value.as_bytes().to_vec());
+    }
+    std::fs::read(value).with_context(|| format!("cannot read the public key file {value}"))
+}
+
+impl ServeOptions {
+    fn resolve(self) -> anyhow::Result<Resolved> {
+        let listen = self
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
+        let public_url = match self.public_url {
+            Some(url) => url,
+            None => format!("http://{listen}").parse()?,
+        };
+        let mut config = HubConfig::new(public_url);
+        config.anonymous = self.anonymous || self.dev;
+        config.legacy = self.legacy;
+        config.cors_origins = self.cors_origin;
+        if let Some(name) = self.cookie_name {
+            config.cookie_name = name;
+        }
+        if let Some(heartbeat) = self.heartbeat {
+            if heartbeat.0.is_zero() {
+                bail!("--heartbeat must be greater than zero");
+            }
+            config.heartbeat = heartbeat.0;
+        }
+        if let Some(retry) = self.retry {
+            config.retry = retry.0;
+        }
+        config.max_connection_age = self.max_connection_age.map(|age| age.0);
+        if let Some(ttl) = self.ended_ttl {
+            config.ended_ttl = ttl.0;
+        }
+        if let Some(max_body) = self.max_body {
+            config.max_body = max_body;
+        }
+        config.subscription_events = self.subscription_events;
+        let history_size = self.history_size.unwrap_or(10_000);
+        let store = if self.memory {
+            StoreChoice::Memory(history_size)
+        } else {
+            let dir = self.data_dir.unwrap_or_else(|| PathBuf::from("herald-data"));
+            StoreChoice::Redb(dir, history_size)
+        };
+        let mut hmac_secret = self.jwt_key.map(String::into_bytes);
+        let mut dev_token = None;
+        if self.dev && hmac_secret.is_none() {
+            hmac_secret = Some(random_secret().into_bytes());
+        }
+        let audience = self
+            .jwt_audience
+            .unwrap_or_else(|| config.hub_url.to_string());
+        let public_key_pem = self.jwt_public_key.as_deref().map(read_pem).transpose()?;
+        let verifier = (hmac_secret.is_some() || public_key_pem.is_some()).then(|| {
+            VerifierConfig {
+                hmac_secret: hmac_secret.clone(),
+                public_key_pem,
+                issuer: self.jwt_issuer.clone(),
+                audience: audience.clone(),
+                legacy: self.legacy,
+                hub_url: config.hub_url.clone(),
+            }
+        });
+        if self.dev {
+            if let Some(secret) = &hmac_secret {
+                let request = TokenRequest {
+                    publish: vec!["*".into()],
+                    subscribe: vec!["*".into()],
+                    ttl: Duration::from_secs(24 * 3600),
+                    issuer: self.jwt_issuer.unwrap_or_else(|| "herald-dev".to_owned()),
+                    audience,
+                    subject: "herald-dev".into(),
+                    legacy: false,
+                    payload: None,
+                };
+                dev_token = Some(request.sign_hmac(secret)?);
+            }
+        }
+        Ok(Resolved {
+            listen,
+            store,
+            config,
+            verifier,
+            dev_token,
+            grace: self.shutdown_grace.map_or(Duration::from_secs(10), |g| g.0),
+        })
+    }
+}
+
+fn random_secret() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+fn open_store(choice: &StoreChoice) -> anyhow::Result<(Arc<dyn HistoryStore>, String)> {
+    Ok(match choice {
+        StoreChoice::Memory(size) => (
+            Arc::new(MemoryStore::new(*size)),
+            format!("in memory, last {size} updates"),
+        ),
+        StoreChoice::Redb(dir, size) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+            let file = dir.join("history.redb");
+            let store = RedbStore::open(&file, *size)
+                .with_context(|| format!("cannot open the history file {}", file.display()))?;
+            (
+                Arc::new(store),
+                format!("redb at {}, last {size} updates", file.display()),
+            )
+        }
+    })
+}
+
+/// Runs the hub until SIGINT or SIGTERM.
+pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
+    let resolved = options.with_file()?.resolve()?;
+    let (store, store_description) = open_store(&resolved.store)?;
+    let verifier = resolved
+        .verifier
+        .map(TokenVerifier::new)
+        .transpose()
+        .context("invalid JWT key configuration")?;
+    let has_verifier = verifier.is_some();
+    let listener = TcpListener::bind(resolved.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", resolved.listen))?;
+    let local = listener.local_addr()?;
+    let config = resolved.config;
+    let hub_url = config.hub_url.clone();
+    let anonymous = config.anonymous;
+    let hub = Hub::start(config, store, verifier)
+        .await
+        .context("cannot read the history store")?;
+    print_banner(local, &hub_url, &store_description, anonymous, has_verifier, resolved.dev_token.as_deref());
+    herald_hub::http::serve(listener, hub, shutdown_signal(), resolved.grace).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_banner(
+    local: SocketAddr,
+    hub_url: &Url,
+    store: &str,
+    anonymous: bool,
+    has_verifier: bool,
+    dev_token: Option<&str>,
+) {
+    let topic = "https://example.com/my-topic";
+    println!("Herald listening on http://{local}");
+    println!("  hub URL : {hub_url}");
+    println!("  history : {store}");
+    println!();
+    let token = dev_token.unwrap_or("<token>");
+    if anonymous {
+        println!("Subscribe:\n  curl -N '{hub_url}?match={topic}'");
+    } else {
+        println!(
+            "Subscribe:\n  curl -N -H 'Authorization: Bearer {token}' '{hub_url}?match={topic}'"
+        );
+    }
+    if has_verifier {
+        println!(
+            "Publish:\n  curl -H 'Authorization: Bearer {token}' -d 'topic={topic}' -d 'data=hello' {hub_url}"
+        );
+    } else {
+        println!("Publishing needs a key: start with --jwt-key <secret> (or --dev to try it out).");
+    }
+    if let Some(token) = dev_token {
+        println!();
+        println!("Development mode: anonymous subscribers; this token publishes and reads everything for 24h:");
+        println!("  {token}");
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
