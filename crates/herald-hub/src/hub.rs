@@ -387,10 +387,10 @@ impl Hub {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .remove(key);
-        if let Some(subscriber) = removed {
-            if self.inner.config.subscription_events {
-                self.subscription_events(&subscriber, false);
-            }
+        if let Some(subscriber) = removed
+            && self.inner.config.subscription_events
+        {
+            self.subscription_events(&subscriber, false);
         }
     }
 
@@ -402,12 +402,8 @@ impl Hub {
     /// Publishes one subscription event per subscription of `subscriber`, without waiting.
     fn subscription_events(&self, subscriber: &Subscriber, active: bool) {
         for subscription in &subscriber.subscriptions {
-            let fields = subscription_event::update(
-                &self.inner.config,
-                subscriber,
-                subscription,
-                active,
-            );
+            let fields =
+                subscription_event::update(&self.inner.config, subscriber, subscription, active);
             let Ok(update) = Update::encode(fields) else {
                 continue;
             };
@@ -415,8 +411,7 @@ impl Hub {
                 update,
                 reply: None,
             };
-            if let Err(mpsc::error::TrySendError::Full(job)) = self.inner.publisher.try_send(job)
-            {
+            if let Err(mpsc::error::TrySendError::Full(job)) = self.inner.publisher.try_send(job) {
                 let publisher = self.inner.publisher.clone();
                 if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                     runtime.spawn(async move { publisher.send(job).await });
@@ -485,10 +480,8 @@ async fn commit_loop(hub: Weak<Inner>, mut jobs: mpsc::Receiver<PublishJob>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let Some(inner) = hub.upgrade() else { return };
-        let (updates, replies): (Vec<_>, Vec<_>) = batch
-            .drain(..)
-            .map(|job| (job.update, job.reply))
-            .unzip();
+        let (updates, replies): (Vec<_>, Vec<_>) =
+            batch.drain(..).map(|job| (job.update, job.reply)).unzip();
         match inner.store.append(updates).await {
             Ok(stored) => {
                 inner
@@ -569,19 +562,19 @@ async fn sweep_loop(hub: Weak<Inner>) {
                 .read()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             for subscriber in registry.subscribers() {
-                if let Some(deadline) = subscriber.deadline {
-                    if deadline <= now {
-                        let expired_token = subscriber
-                            .claims
-                            .as_ref()
-                            .is_some_and(|claims| claims.expires_at <= unix_now());
-                        subscriber.queue.close(if expired_token {
-                            CloseReason::TokenExpired
-                        } else {
-                            CloseReason::MaxAge
-                        });
-                        continue;
-                    }
+                if let Some(deadline) = subscriber.deadline
+                    && deadline <= now
+                {
+                    let expired_token = subscriber
+                        .claims
+                        .as_ref()
+                        .is_some_and(|claims| claims.expires_at <= unix_now());
+                    subscriber.queue.close(if expired_token {
+                        CloseReason::TokenExpired
+                    } else {
+                        CloseReason::MaxAge
+                    });
+                    continue;
                 }
                 if beat {
                     subscriber.queue.heartbeat_if_idle(&heartbeat_frame);

@@ -14,7 +14,7 @@
 //!   subscriber's bounded queue and event stream.
 //! - [`subscription_event`]: active subscriptions as documents.
 //! - [`http`]: routing and the handlers, served with hyper.
-//! - [`config`]: [`HubConfig`].
+//! - [`config`]: the settings, [`HubConfig`].
 
 pub mod auth;
 pub mod config;

@@ -85,7 +85,9 @@ impl SubscriberQueue {
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
         // A panic while holding this lock cannot leave the state inconsistent (every
         // mutation is a single field update), so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Queues an update frame; returns `false` when it was a duplicate or the queue is closed.

@@ -48,7 +48,10 @@ pub(crate) enum Cursor {
 }
 
 enum Mode {
-    Replay { read: Option<Read>, contiguous: bool },
+    Replay {
+        read: Option<Read>,
+        contiguous: bool,
+    },
     Live,
 }
 

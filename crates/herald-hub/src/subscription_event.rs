@@ -26,7 +26,11 @@ pub(crate) fn encode_variable(value: &str) -> String {
 }
 
 /// The topic (and document id) of one subscription.
-pub(crate) fn topic(config: &HubConfig, subscriber_id: &str, subscription: &Subscription) -> String {
+pub(crate) fn topic(
+    config: &HubConfig,
+    subscriber_id: &str,
+    subscription: &Subscription,
+) -> String {
     let base = config.hub_path();
     let selector = &subscription.selector;
     if subscription.legacy {

@@ -176,8 +176,12 @@ impl TestHub {
     /// POSTs a form to the hub with a publisher token; returns the raw response.
     pub async fn publish(&self, form: &str) -> RawResponse {
         let token = self.publisher_token();
-        self.post_form("/.well-known/mercure", form, &[("Authorization", &format!("Bearer {token}"))])
-            .await
+        self.post_form(
+            "/.well-known/mercure",
+            form,
+            &[("Authorization", &format!("Bearer {token}"))],
+        )
+        .await
     }
 
     /// POSTs `form` to `path` with extra headers.

@@ -41,7 +41,13 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, value)| value.as_str())
 }
 
-fn request_bytes(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8], close: bool) -> Vec<u8> {
+fn request_bytes(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    close: bool,
+) -> Vec<u8> {
     let mut out = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
     for (name, value) in headers {
         out.push_str(&format!("{name}: {value}\r\n"));
@@ -58,8 +64,11 @@ fn request_bytes(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]
     bytes
 }
 
+/// Header names (lower-cased) and values, in order.
+type Headers = Vec<(String, String)>;
+
 /// Splits a response head; returns status, headers and the head length.
-fn parse_head(buffer: &[u8]) -> Option<(u16, Vec<(String, String)>, usize)> {
+fn parse_head(buffer: &[u8]) -> Option<(u16, Headers, usize)> {
     let end = buffer.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = std::str::from_utf8(&buffer[..end]).expect("head is text");
     let mut lines = head.split("\r\n");
@@ -258,7 +267,7 @@ impl RawStream {
             let event = self.read_until("\n\n").await;
             let trimmed: String = event
                 .lines()
-                .filter(|line| *line != ":")
+                .filter(|line| *line != ":" && !line.is_empty())
                 .map(|line| format!("{line}\n"))
                 .collect();
             if !trimmed.trim().is_empty() && !trimmed.starts_with("retry:") {
@@ -285,7 +294,11 @@ impl RawStream {
         let deadline = tokio::time::Instant::now() + WAIT;
         while !self.closed {
             let now = tokio::time::Instant::now();
-            assert!(now < deadline, "stream did not end; got {:?}", String::from_utf8_lossy(&self.body));
+            assert!(
+                now < deadline,
+                "stream did not end; got {:?}",
+                String::from_utf8_lossy(&self.body)
+            );
             self.read_more(deadline - now).await;
         }
         String::from_utf8(std::mem::take(&mut self.body)).expect("utf-8 stream")

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// A duration written as `500ms`, `15s`, `2m`, `1h`, `1d`, or a bare number of seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HumanDuration(pub Duration);
+pub(crate) struct HumanDuration(pub Duration);
 
 impl FromStr for HumanDuration {
     type Err = String;
@@ -26,7 +26,11 @@ impl FromStr for HumanDuration {
             "m" | "min" => value * 60.0,
             "h" => value * 3600.0,
             "d" => value * 86400.0,
-            other => return Err(format!("unknown duration unit {other:?} (use ms, s, m, h or d)")),
+            other => {
+                return Err(format!(
+                    "unknown duration unit {other:?} (use ms, s, m, h or d)"
+                ));
+            }
         };
         Ok(HumanDuration(Duration::from_secs_f64(seconds)))
     }

@@ -25,86 +25,90 @@ use crate::duration::HumanDuration;
 /// defaults are applied in [`ServeOptions::resolve`].
 #[derive(Debug, Default, Clone, clap::Args, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct ServeOptions {
+pub(crate) struct ServeOptions {
     /// TOML file with any of these options (names without the leading dashes).
     #[arg(long, env = "HERALD_CONFIG")]
     #[serde(skip)]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:3000].
     #[arg(long, env = "HERALD_LISTEN")]
-    pub listen: Option<SocketAddr>,
+    pub(crate) listen: Option<SocketAddr>,
     /// Directory of the redb history [default: ./herald-data].
     #[arg(long, env = "HERALD_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
     /// Keep history in memory instead of redb (lost on restart).
     #[arg(long, env = "HERALD_MEMORY")]
     #[serde(default)]
-    pub memory: bool,
+    pub(crate) memory: bool,
     /// Public URL of the hub (scheme and host) [default: http://<listen>].
     #[arg(long, env = "HERALD_PUBLIC_URL")]
-    pub public_url: Option<Url>,
+    pub(crate) public_url: Option<Url>,
     /// HMAC secret for HS256/384/512 tokens.
     #[arg(long, env = "HERALD_JWT_KEY", hide_env_values = true)]
-    pub jwt_key: Option<String>,
+    pub(crate) jwt_key: Option<String>,
     /// PEM public key (file path or inline PEM) for RS256, ES256 or EdDSA tokens.
     #[arg(long, env = "HERALD_JWT_PUBLIC_KEY")]
-    pub jwt_public_key: Option<String>,
+    pub(crate) jwt_public_key: Option<String>,
     /// Required `iss` of tokens.
     #[arg(long, env = "HERALD_JWT_ISSUER")]
-    pub jwt_issuer: Option<String>,
+    pub(crate) jwt_issuer: Option<String>,
     /// Required `aud` of tokens [default: <public-url>/.well-known/mercure].
     #[arg(long, env = "HERALD_JWT_AUDIENCE")]
-    pub jwt_audience: Option<String>,
+    pub(crate) jwt_audience: Option<String>,
     /// Cookie that may carry the token [default: __Secure-mercure_access_token].
     #[arg(long, env = "HERALD_COOKIE_NAME")]
-    pub cookie_name: Option<String>,
+    pub(crate) cookie_name: Option<String>,
     /// Allow subscribers without a token (public updates only).
     #[arg(long, env = "HERALD_ANONYMOUS")]
     #[serde(default)]
-    pub anonymous: bool,
+    pub(crate) anonymous: bool,
     /// Origin allowed to subscribe with credentials (repeatable; `*` = any, no credentials).
-    #[arg(long = "cors-origin", env = "HERALD_CORS_ORIGIN", value_delimiter = ',')]
+    #[arg(
+        long = "cors-origin",
+        env = "HERALD_CORS_ORIGIN",
+        value_delimiter = ','
+    )]
     #[serde(default)]
-    pub cors_origin: Vec<String>,
+    pub(crate) cors_origin: Vec<String>,
     /// Interval of heartbeat comments on idle streams [default: 15s].
     #[arg(long, env = "HERALD_HEARTBEAT")]
-    pub heartbeat: Option<HumanDuration>,
+    pub(crate) heartbeat: Option<HumanDuration>,
     /// Reconnection delay sent to clients as `retry:` [default: 2s].
     #[arg(long, env = "HERALD_RETRY")]
-    pub retry: Option<HumanDuration>,
+    pub(crate) retry: Option<HumanDuration>,
     /// Updates kept in history for resume [default: 10000].
     #[arg(long, env = "HERALD_HISTORY_SIZE")]
-    pub history_size: Option<usize>,
+    pub(crate) history_size: Option<usize>,
     /// Close streams after this long so tokens are re-checked [default: none].
     #[arg(long, env = "HERALD_MAX_CONNECTION_AGE")]
-    pub max_connection_age: Option<HumanDuration>,
+    pub(crate) max_connection_age: Option<HumanDuration>,
     /// How long an ended topic answers 204 [default: 1h].
     #[arg(long, env = "HERALD_ENDED_TTL")]
-    pub ended_ttl: Option<HumanDuration>,
+    pub(crate) ended_ttl: Option<HumanDuration>,
     /// Largest publish body in bytes [default: 1048576].
     #[arg(long, env = "HERALD_MAX_BODY")]
-    pub max_body: Option<usize>,
+    pub(crate) max_body: Option<usize>,
     /// Publish subscription events and serve the subscriptions API's events.
     #[arg(long, env = "HERALD_SUBSCRIPTION_EVENTS")]
     #[serde(default)]
-    pub subscription_events: bool,
+    pub(crate) subscription_events: bool,
     /// Also accept the pre-standard (-07) Mercure dialect.
     #[arg(long, env = "HERALD_LEGACY")]
     #[serde(default)]
-    pub legacy: bool,
+    pub(crate) legacy: bool,
     /// Development mode: anonymous subscribers, a generated secret, a ready-made token.
     #[arg(long, env = "HERALD_DEV")]
     #[serde(default)]
-    pub dev: bool,
+    pub(crate) dev: bool,
     /// How long shutdown waits for in-flight requests [default: 10s].
     #[arg(long, env = "HERALD_SHUTDOWN_GRACE")]
-    pub shutdown_grace: Option<HumanDuration>,
+    pub(crate) shutdown_grace: Option<HumanDuration>,
 }
 
 impl ServeOptions {
     /// Fills every option not given on the command line or in the environment from the
     /// config file named by `--config`, if any.
-    pub fn with_file(self) -> anyhow::Result<ServeOptions> {
+    pub(crate) fn with_file(self) -> anyhow::Result<ServeOptions> {
         let Some(path) = self.config.clone() else {
             return Ok(self);
         };
@@ -207,7 +211,9 @@ impl ServeOptions {
         let store = if self.memory {
             StoreChoice::Memory(history_size)
         } else {
-            let dir = self.data_dir.unwrap_or_else(|| PathBuf::from("herald-data"));
+            let dir = self
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from("herald-data"));
             StoreChoice::Redb(dir, history_size)
         };
         let mut hmac_secret = self.jwt_key.map(String::into_bytes);
@@ -219,30 +225,29 @@ impl ServeOptions {
             .jwt_audience
             .unwrap_or_else(|| config.hub_url.to_string());
         let public_key_pem = self.jwt_public_key.as_deref().map(read_pem).transpose()?;
-        let verifier = (hmac_secret.is_some() || public_key_pem.is_some()).then(|| {
-            VerifierConfig {
+        let verifier =
+            (hmac_secret.is_some() || public_key_pem.is_some()).then(|| VerifierConfig {
                 hmac_secret: hmac_secret.clone(),
                 public_key_pem,
                 issuer: self.jwt_issuer.clone(),
                 audience: audience.clone(),
                 legacy: self.legacy,
                 hub_url: config.hub_url.clone(),
-            }
-        });
-        if self.dev {
-            if let Some(secret) = &hmac_secret {
-                let request = TokenRequest {
-                    publish: vec!["*".into()],
-                    subscribe: vec!["*".into()],
-                    ttl: Duration::from_secs(24 * 3600),
-                    issuer: self.jwt_issuer.unwrap_or_else(|| "herald-dev".to_owned()),
-                    audience,
-                    subject: "herald-dev".into(),
-                    legacy: false,
-                    payload: None,
-                };
-                dev_token = Some(request.sign_hmac(secret)?);
-            }
+            });
+        if self.dev
+            && let Some(secret) = &hmac_secret
+        {
+            let request = TokenRequest {
+                publish: vec!["*".into()],
+                subscribe: vec!["*".into()],
+                ttl: Duration::from_secs(24 * 3600),
+                issuer: self.jwt_issuer.unwrap_or_else(|| "herald-dev".to_owned()),
+                audience,
+                subject: "herald-dev".into(),
+                legacy: false,
+                payload: None,
+            };
+            dev_token = Some(request.sign_hmac(secret)?);
         }
         Ok(Resolved {
             listen,
@@ -256,7 +261,11 @@ impl ServeOptions {
 }
 
 fn random_secret() -> String {
-    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 fn open_store(choice: &StoreChoice) -> anyhow::Result<(Arc<dyn HistoryStore>, String)> {
@@ -280,7 +289,7 @@ fn open_store(choice: &StoreChoice) -> anyhow::Result<(Arc<dyn HistoryStore>, St
 }
 
 /// Runs the hub until SIGINT or SIGTERM.
-pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
+pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let resolved = options.with_file()?.resolve()?;
     let (store, store_description) = open_store(&resolved.store)?;
     let verifier = resolved
@@ -299,7 +308,14 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let hub = Hub::start(config, store, verifier)
         .await
         .context("cannot read the history store")?;
-    print_banner(local, &hub_url, &store_description, anonymous, has_verifier, resolved.dev_token.as_deref());
+    print_banner(
+        local,
+        &hub_url,
+        &store_description,
+        anonymous,
+        has_verifier,
+        resolved.dev_token.as_deref(),
+    );
     herald_hub::http::serve(listener, hub, shutdown_signal(), resolved.grace).await?;
     tracing::info!("stopped");
     Ok(())
@@ -318,25 +334,31 @@ fn print_banner(
     println!("  hub URL : {hub_url}");
     println!("  history : {store}");
     println!();
-    let token = dev_token.unwrap_or("<token>");
+    if let Some(token) = dev_token {
+        println!("Development mode: anonymous subscribers, and a token that publishes and reads");
+        println!("everything for 24h:");
+        println!();
+        println!("  export TOKEN={token}");
+        println!();
+    }
+    let token = if dev_token.is_some() {
+        "$TOKEN"
+    } else {
+        "<token>"
+    };
     if anonymous {
         println!("Subscribe:\n  curl -N '{hub_url}?match={topic}'");
     } else {
         println!(
-            "Subscribe:\n  curl -N -H 'Authorization: Bearer {token}' '{hub_url}?match={topic}'"
+            "Subscribe:\n  curl -N -H \"Authorization: Bearer {token}\" '{hub_url}?match={topic}'"
         );
     }
     if has_verifier {
         println!(
-            "Publish:\n  curl -H 'Authorization: Bearer {token}' -d 'topic={topic}' -d 'data=hello' {hub_url}"
+            "Publish:\n  curl -H \"Authorization: Bearer {token}\" -d 'topic={topic}' -d 'data=hello' {hub_url}"
         );
     } else {
         println!("Publishing needs a key: start with --jwt-key <secret> (or --dev to try it out).");
-    }
-    if let Some(token) = dev_token {
-        println!();
-        println!("Development mode: anonymous subscribers; this token publishes and reads everything for 24h:");
-        println!("  {token}");
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();

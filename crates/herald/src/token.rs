@@ -9,7 +9,7 @@ use crate::duration::HumanDuration;
 
 /// Options of `herald token`.
 #[derive(Debug, clap::Args)]
-pub struct TokenOptions {
+pub(crate) struct TokenOptions {
     /// Selector the token may publish to (repeatable; `*` for all).
     #[arg(long = "publish", value_name = "SELECTOR")]
     publish: Vec<String>,
@@ -44,7 +44,7 @@ pub struct TokenOptions {
 }
 
 /// Prints the token.
-pub fn run(options: TokenOptions) -> anyhow::Result<()> {
+pub(crate) fn run(options: TokenOptions) -> anyhow::Result<()> {
     if options.publish.is_empty() && options.subscribe.is_empty() {
         anyhow::bail!("a token needs at least one --publish or --subscribe selector");
     }

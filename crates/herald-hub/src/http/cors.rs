@@ -25,7 +25,11 @@ enum Allowed {
 fn allowed(config: &HubConfig, origin: Option<&HeaderValue>) -> Option<Allowed> {
     let origin = origin?;
     let origin_text = origin.to_str().ok()?;
-    if config.cors_origins.iter().any(|allowed| allowed == origin_text) {
+    if config
+        .cors_origins
+        .iter()
+        .any(|allowed| allowed == origin_text)
+    {
         Some(Allowed::Origin(origin.clone()))
     } else if config.cors_origins.iter().any(|allowed| allowed == "*") {
         Some(Allowed::Any)

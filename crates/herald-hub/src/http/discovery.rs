@@ -30,7 +30,13 @@ pub(crate) fn healthz() -> Response<HubBody> {
 /// Ready: the history store answers.
 pub(crate) async fn readyz(hub: &Hub) -> Response<HubBody> {
     match hub.store().bounds().await {
-        Ok(_) => text(StatusCode::OK, format!("ready ({} store)", hub.store().kind())),
-        Err(error) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {error}")),
+        Ok(_) => text(
+            StatusCode::OK,
+            format!("ready ({} store)", hub.store().kind()),
+        ),
+        Err(error) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {error}"),
+        ),
     }
 }

@@ -43,7 +43,11 @@ pub(crate) async fn end(hub: &Hub, request: Request<Incoming>) -> Response<HubBo
         Ok(fields) => fields,
         Err(refusal) => return refusal,
     };
-    if let Some(denied) = fields.topics.iter().find(|topic| !claims.can_publish(topic)) {
+    if let Some(denied) = fields
+        .topics
+        .iter()
+        .find(|topic| !claims.can_publish(topic))
+    {
         return bearer(
             hub,
             BearerError::InsufficientScope,
@@ -51,7 +55,11 @@ pub(crate) async fn end(hub: &Hub, request: Request<Incoming>) -> Response<HubBo
         );
     }
     let has_final_event = form::parse(&body)
-        .map(|pairs| pairs.iter().any(|(name, _)| name == "data" || name == "type"))
+        .map(|pairs| {
+            pairs
+                .iter()
+                .any(|(name, _)| name == "data" || name == "type")
+        })
         .unwrap_or(false);
     let topics = fields.topics.clone();
     let final_update = has_final_event.then_some(fields);

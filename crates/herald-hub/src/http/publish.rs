@@ -52,7 +52,10 @@ pub(crate) async fn publish(hub: &Hub, request: Request<Incoming>) -> Response<H
     let body = match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) => {
-            if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if error
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 return text(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("publish body larger than {limit} bytes"),
@@ -120,10 +123,14 @@ pub(crate) fn parse_update(hub: &Hub, body: &[u8]) -> Result<UpdateFields, Respo
             "id" => {
                 validate_event_field(&value).map_err(|error| bad(format!("id: {error}")))?;
                 if value == "earliest" {
-                    return Err(bad("id must not be \"earliest\" (reserved for resuming)".into()));
+                    return Err(bad(
+                        "id must not be \"earliest\" (reserved for resuming)".into()
+                    ));
                 }
                 if value.starts_with('#') {
-                    return Err(bad("id must not start with '#' (reserved for hub ids)".into()));
+                    return Err(bad(
+                        "id must not start with '#' (reserved for hub ids)".into()
+                    ));
                 }
                 if value.is_empty() {
                     return Err(bad("id must not be empty".into()));

@@ -97,7 +97,10 @@ pub(crate) fn bearer(hub: &Hub, error: BearerError, message: &str) -> Response<H
 pub(crate) fn metadata_url(hub: &Hub) -> String {
     let hub_url = &hub.config().hub_url;
     let mut url = hub_url.clone();
-    url.set_path(&format!("/.well-known/oauth-protected-resource{}", hub_url.path()));
+    url.set_path(&format!(
+        "/.well-known/oauth-protected-resource{}",
+        hub_url.path()
+    ));
     url.to_string()
 }
 

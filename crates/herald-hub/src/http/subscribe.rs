@@ -163,8 +163,7 @@ pub(crate) async fn subscribe(hub: &Hub, request: Request<Incoming>) -> Response
             );
         }
         Err(OpenError::ShuttingDown) => {
-            let mut response =
-                text(StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down");
+            let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down");
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
