@@ -311,7 +311,7 @@ const PATTERN_DFA_CACHE_SIZE: usize = 64 * 1024;
 /// The `regex` crate matches in time linear in the input (no backtracking), which is what
 /// draft-08 requires of hubs against pathological patterns.
 #[derive(Debug)]
-pub struct BoundedRegex(regex::Regex);
+struct BoundedRegex(regex::Regex);
 
 impl urlpattern::regexp::RegExp for BoundedRegex {
     fn syntax() -> urlpattern::RegexSyntax {
