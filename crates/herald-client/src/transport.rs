@@ -192,21 +192,23 @@ pub(crate) fn classify(url: &Url, error: hyper_util::client::legacy::Error) -> E
 }
 
 /// Whether a rustls certificate error is somewhere in the chain. rustls errors travel inside
-/// `io::Error`s, whose `source()` skips the wrapped error, so look inside those explicitly.
+/// `io::Error`s (hyper-rustls wraps them twice), whose `source()` skips the wrapped error, so
+/// look inside those explicitly.
 fn is_certificate_error(error: &(dyn StdError + 'static)) -> bool {
     let mut next = Some(error);
     while let Some(error) = next {
-        let inner = error
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .map(|inner| inner as &(dyn StdError + 'static));
-        for candidate in [Some(error), inner].into_iter().flatten() {
+        let mut candidate = Some(error);
+        while let Some(inner) = candidate {
             if let Some(
                 rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented,
-            ) = candidate.downcast_ref::<rustls::Error>()
+            ) = inner.downcast_ref::<rustls::Error>()
             {
                 return true;
             }
+            candidate = inner
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|wrapped| wrapped as &(dyn StdError + 'static));
         }
         next = error.source();
     }
