@@ -11,6 +11,13 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// Why an event field was refused.
+///
+/// ```
+/// use herald_wire::{Event, EventError};
+///
+/// assert_eq!(Event::new().with_id("1\n"), Err(EventError::InvalidId));
+/// assert_eq!(EventError::InvalidEventType.to_string(), "event type must not contain CR, LF or NUL");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
     /// The `id` contains CR, LF or NUL, which would end the field early or be ignored.

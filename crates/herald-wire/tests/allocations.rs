@@ -36,6 +36,18 @@ fn encode_allocates_once_and_parse_only_for_the_output() {
         "a frame grew after its first allocation"
     );
 
+    // Sharing a frame with many subscribers: `bytes` allocates its shared header on the first
+    // clone only, so fan-out to N subscribers costs one more allocation in all, not N.
+    let region = Region::new(GLOBAL);
+    let clones: Vec<_> = (0..100).map(|_| frames[0].clone()).collect();
+    let fan_out = region.change();
+    assert!(
+        fan_out.allocations <= 2,
+        "{} allocations to clone one frame 100 times (plus the Vec)",
+        fan_out.allocations
+    );
+    drop(clones);
+
     let stream: Vec<u8> = frames
         .iter()
         .flat_map(|frame| frame.iter().copied())
