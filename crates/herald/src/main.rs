@@ -6,7 +6,9 @@
 //! - `duration`: human-friendly durations (`500ms`, `15s`, `1h`).
 
 mod duration;
+mod publish;
 mod serve;
+mod sub;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +36,10 @@ enum Command {
     Serve(Box<serve::ServeOptions>),
     /// Mint an access token (JWT) for publishing or subscribing.
     Token(token::TokenOptions),
+    /// Subscribe to topics (or any event stream) and print the events as they arrive.
+    Sub(sub::SubOptions),
+    /// Publish an update (or one every --every) and print its id.
+    Pub(publish::PubOptions),
 }
 
 fn init_tracing(format: LogFormat) {
@@ -55,6 +61,8 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(options) => serve::run(*options).await,
         Command::Token(options) => token::run(options),
+        Command::Sub(options) => sub::run(options).await,
+        Command::Pub(options) => publish::run(options).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
