@@ -404,7 +404,11 @@ async fn backoff_grows_while_attempts_keep_failing_up_to_the_cap() {
     const FAILURES: usize = 7;
     let mut server = FakeServer::start(|request, mut socket| async move {
         if request.index < FAILURES {
-            send(&mut socket, &response("503 Service Unavailable", "", "busy")).await;
+            send(
+                &mut socket,
+                &response("503 Service Unavailable", "", "busy"),
+            )
+            .await;
         } else {
             send(&mut socket, NO_CONTENT).await;
         }

@@ -1,5 +1,9 @@
 //! `herald pub`: publish updates to a hub from the command line, once or on a ticker.
 //!
+//! With `--every`, `{n}` (the publish number, from 1) and `{time}` (UTC, RFC 3339, to the
+//! second) in `--data` and `--id` are replaced at each publish, so a ticker can send
+//! `--data '{"n":{n},"at":"{time}"}' --id 'tick-{n}'`.
+//!
 //! Also home of what `herald sub` shares with it: the default hub URL and the translation of
 //! client errors into one line that says what to do.
 
@@ -17,15 +21,18 @@ pub(crate) const DEFAULT_HUB: &str = "http://127.0.0.1:3000/.well-known/mercure"
 
 /// Options of `herald pub`.
 #[derive(Debug, clap::Args)]
+// clap turns the two characters `{n}` into a line break in help text, wherever they are, so
+// the help spells that placeholder out in words.
 #[command(after_help = "\
 Data comes from --data, --data-file, or stdin when it is not a terminal and not empty; one \
 trailing newline of a file or stdin is dropped. Without any, the update has no data field (an \
 EventSource does not dispatch it, but its last event id moves).
 
-With --every, the placeholders {n} (1, 2, 3...) and {time} (UTC, RFC 3339) in the data and \
-the id are replaced at each publish:
+With --every, two placeholders in the data and the id are replaced at each publish: {time}, \
+the time (UTC, RFC 3339), and the letter n in braces, the publish number (1, 2, 3...). A \
+failed publish stops the ticker. For example:
 
-  herald pub /ticks --every 1s --count 10 --data '{\"n\":{n},\"at\":\"{time}\"}'")]
+  herald pub /ticks --every 1s --count 10 --data 'tick at {time}'")]
 pub(crate) struct PubOptions {
     /// The hub's URL.
     #[arg(long, env = "HERALD_HUB", default_value = DEFAULT_HUB)]

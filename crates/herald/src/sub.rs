@@ -20,8 +20,9 @@ to the hub's origin.
 
 Events print as `[id] type: data`, continuation lines of the data indented; --json prints \
 one object per line: {\"id\":...,\"event\":...,\"data\":...}. The connection is resumed by \
-itself with Last-Event-ID when it drops; the command exits 0 when the hub ends the stream \
-(HTTP 204).")]
+itself with Last-Event-ID when it drops (HERALD_LOG=herald_client=debug shows when); the \
+command exits 0 when the hub ends the stream (HTTP 204). If the first connection fails, it \
+exits 1 at once with the reason.")]
 pub(crate) struct SubOptions {
     /// The hub's URL, for TARGETs that are topic selectors.
     #[arg(long, env = "HERALD_HUB", default_value = DEFAULT_HUB)]
