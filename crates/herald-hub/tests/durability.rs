@@ -23,7 +23,10 @@ async fn acknowledged_publishes_survive_a_restart() {
     let mut stream = hub.subscribe("match=t", &[("Last-Event-ID", "e7")]).await;
     assert_eq!(stream.header("mercure-last-event-id"), Some("e7"));
     for id in 8..=10 {
-        assert_eq!(stream.next_event().await, format!("id: e{id}\ndata: d{id}\n\n"));
+        assert_eq!(
+            stream.next_event().await,
+            format!("id: e{id}\ndata: d{id}\n\n")
+        );
     }
     let answer = hub.publish("topic=t&id=e11&data=d11").await;
     assert_eq!(answer.status, 200);

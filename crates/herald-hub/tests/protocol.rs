@@ -11,7 +11,9 @@ const TOPIC: &str = "https://example.com/books/1";
 #[tokio::test]
 async fn published_update_reaches_subscriber_with_exact_bytes() {
     let hub = TestHub::start().await;
-    let mut stream = hub.subscribe(&format!("match={}", encode(TOPIC)), &[]).await;
+    let mut stream = hub
+        .subscribe(&format!("match={}", encode(TOPIC)), &[])
+        .await;
     assert_eq!(stream.status, 200);
     assert_eq!(stream.header("content-type"), Some("text/event-stream"));
     assert_eq!(stream.header("cache-control"), Some("no-cache"));
@@ -27,7 +29,10 @@ async fn published_update_reaches_subscriber_with_exact_bytes() {
         .publish(&format!("topic={}&data=hello&id=42", encode(TOPIC)))
         .await;
     assert_eq!(answer.status, 200);
-    assert_eq!(answer.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        answer.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
     assert_eq!(answer.text(), "42");
     assert_eq!(stream.read_until("\n\n").await, "id: 42\ndata: hello\n\n");
 }
@@ -35,7 +40,9 @@ async fn published_update_reaches_subscriber_with_exact_bytes() {
 #[tokio::test]
 async fn generated_id_is_a_uuid_urn() {
     let hub = TestHub::start().await;
-    let answer = hub.publish(&format!("topic={}&data=x", encode(TOPIC))).await;
+    let answer = hub
+        .publish(&format!("topic={}&data=x", encode(TOPIC)))
+        .await;
     assert_eq!(answer.status, 200);
     let id = answer.text();
     assert!(id.starts_with("urn:uuid:"), "{id}");
@@ -45,7 +52,9 @@ async fn generated_id_is_a_uuid_urn() {
 #[tokio::test]
 async fn multiline_data_type_and_retry_are_encoded_as_fields() {
     let hub = TestHub::start().await;
-    let mut stream = hub.subscribe(&format!("match={}", encode(TOPIC)), &[]).await;
+    let mut stream = hub
+        .subscribe(&format!("match={}", encode(TOPIC)), &[])
+        .await;
     hub.publish(&format!(
         "topic={}&id=a&type=upload_by_qr&retry=1500&data={}",
         encode(TOPIC),
@@ -61,10 +70,15 @@ async fn multiline_data_type_and_retry_are_encoded_as_fields() {
 #[tokio::test]
 async fn selectors_exact_urlpattern_and_wildcard() {
     let hub = TestHub::start().await;
-    let mut exact = hub.subscribe(&format!("match={}", encode(TOPIC)), &[]).await;
+    let mut exact = hub
+        .subscribe(&format!("match={}", encode(TOPIC)), &[])
+        .await;
     let mut pattern = hub
         .subscribe(
-            &format!("match_urlpattern={}", encode("https://example.com/books/:id")),
+            &format!(
+                "match_urlpattern={}",
+                encode("https://example.com/books/:id")
+            ),
             &[],
         )
         .await;
@@ -79,7 +93,8 @@ async fn selectors_exact_urlpattern_and_wildcard() {
             &[],
         )
         .await;
-    hub.publish(&format!("topic={}&id=1&data=book", encode(TOPIC))).await;
+    hub.publish(&format!("topic={}&id=1&data=book", encode(TOPIC)))
+        .await;
     hub.publish(&format!(
         "topic={}&id=2&data=author",
         encode("https://example.com/authors/1")
@@ -92,7 +107,8 @@ async fn selectors_exact_urlpattern_and_wildcard() {
     assert_eq!(two.next_event().await, "id: 1\ndata: book\n\n");
     assert_eq!(two.next_event().await, "id: 2\ndata: author\n\n");
     // The author update did not reach the book-only subscribers.
-    hub.publish(&format!("topic={}&id=3&data=again", encode(TOPIC))).await;
+    hub.publish(&format!("topic={}&id=3&data=again", encode(TOPIC)))
+        .await;
     assert_eq!(exact.next_event().await, "id: 3\ndata: again\n\n");
     assert_eq!(pattern.next_event().await, "id: 3\ndata: again\n\n");
 }
@@ -102,7 +118,10 @@ async fn alternate_topics_route_and_update_arrives_once() {
     let hub = TestHub::start().await;
     let alternate = "https://example.com/users/42/books/1";
     let mut both = hub
-        .subscribe(&format!("match={}&match={}", encode(TOPIC), encode(alternate)), &[])
+        .subscribe(
+            &format!("match={}&match={}", encode(TOPIC), encode(alternate)),
+            &[],
+        )
         .await;
     hub.publish(&format!(
         "topic={}&topic={}&id=1&data=x",
@@ -110,7 +129,8 @@ async fn alternate_topics_route_and_update_arrives_once() {
         encode(alternate)
     ))
     .await;
-    hub.publish(&format!("topic={}&id=2&data=y", encode(alternate))).await;
+    hub.publish(&format!("topic={}&id=2&data=y", encode(alternate)))
+        .await;
     assert_eq!(both.next_event().await, "id: 1\ndata: x\n\n");
     assert_eq!(both.next_event().await, "id: 2\ndata: y\n\n");
 }
@@ -130,7 +150,10 @@ async fn private_updates_reach_only_granted_subscribers() {
         .subscribe(&query, &[("Authorization", &format!("Bearer {granted}"))])
         .await;
     let mut alternate = hub
-        .subscribe(&query, &[("Authorization", &format!("Bearer {via_alternate}"))])
+        .subscribe(
+            &query,
+            &[("Authorization", &format!("Bearer {via_alternate}"))],
+        )
         .await;
     hub.publish(&format!(
         "topic={}&topic={}&private=on&id=secret&data=s",
@@ -138,7 +161,8 @@ async fn private_updates_reach_only_granted_subscribers() {
         encode("https://example.com/users/42/books/1")
     ))
     .await;
-    hub.publish(&format!("topic={}&id=public&data=p", encode(TOPIC))).await;
+    hub.publish(&format!("topic={}&id=public&data=p", encode(TOPIC)))
+        .await;
     assert_eq!(right.next_event().await, "id: secret\ndata: s\n\n");
     assert_eq!(alternate.next_event().await, "id: secret\ndata: s\n\n");
     assert_eq!(anonymous.next_event().await, "id: public\ndata: p\n\n");
@@ -159,7 +183,8 @@ async fn cookie_carries_the_token_and_the_header_wins() {
         )
         .await;
     assert_eq!(refused.status, 401, "the header is used, not the cookie");
-    hub.publish(&format!("topic={}&private=on&id=1&data=x", encode(TOPIC))).await;
+    hub.publish(&format!("topic={}&private=on&id=1&data=x", encode(TOPIC)))
+        .await;
     assert_eq!(by_cookie.next_event().await, "id: 1\ndata: x\n\n");
 }
 
@@ -167,16 +192,24 @@ async fn cookie_carries_the_token_and_the_header_wins() {
 async fn resume_replays_missed_updates_in_order_then_goes_live() {
     let hub = TestHub::start().await;
     for id in 1..=5 {
-        hub.publish(&format!("topic={}&id={id}&data=u{id}", encode(TOPIC))).await;
+        hub.publish(&format!("topic={}&id={id}&data=u{id}", encode(TOPIC)))
+            .await;
     }
     let mut stream = hub
-        .subscribe(&format!("match={}", encode(TOPIC)), &[("Last-Event-ID", "2")])
+        .subscribe(
+            &format!("match={}", encode(TOPIC)),
+            &[("Last-Event-ID", "2")],
+        )
         .await;
     assert_eq!(stream.header("mercure-last-event-id"), Some("2"));
     for id in 3..=5 {
-        assert_eq!(stream.next_event().await, format!("id: {id}\ndata: u{id}\n\n"));
+        assert_eq!(
+            stream.next_event().await,
+            format!("id: {id}\ndata: u{id}\n\n")
+        );
     }
-    hub.publish(&format!("topic={}&id=6&data=u6", encode(TOPIC))).await;
+    hub.publish(&format!("topic={}&id=6&data=u6", encode(TOPIC)))
+        .await;
     assert_eq!(stream.next_event().await, "id: 6\ndata: u6\n\n");
     let rest = stream.drain_for(Duration::from_millis(200)).await;
     assert!(!rest.contains("data:"), "no duplicate after live: {rest:?}");
@@ -185,12 +218,18 @@ async fn resume_replays_missed_updates_in_order_then_goes_live() {
 #[tokio::test]
 async fn resume_filters_other_topics_and_private_updates() {
     let hub = TestHub::start().await;
-    hub.publish(&format!("topic={}&id=1&data=a", encode(TOPIC))).await;
+    hub.publish(&format!("topic={}&id=1&data=a", encode(TOPIC)))
+        .await;
     hub.publish("topic=other&id=2&data=b").await;
-    hub.publish(&format!("topic={}&private=on&id=3&data=c", encode(TOPIC))).await;
-    hub.publish(&format!("topic={}&id=4&data=d", encode(TOPIC))).await;
+    hub.publish(&format!("topic={}&private=on&id=3&data=c", encode(TOPIC)))
+        .await;
+    hub.publish(&format!("topic={}&id=4&data=d", encode(TOPIC)))
+        .await;
     let mut stream = hub
-        .subscribe(&format!("match={}&last_event_id=earliest", encode(TOPIC)), &[])
+        .subscribe(
+            &format!("match={}&last_event_id=earliest", encode(TOPIC)),
+            &[],
+        )
         .await;
     assert_eq!(stream.header("mercure-last-event-id"), Some("earliest"));
     assert_eq!(stream.next_event().await, "id: 1\ndata: a\n\n");
@@ -201,7 +240,8 @@ async fn resume_filters_other_topics_and_private_updates() {
 async fn header_wins_over_query_parameter() {
     let hub = TestHub::start().await;
     for id in 1..=3 {
-        hub.publish(&format!("topic={}&id={id}&data=u{id}", encode(TOPIC))).await;
+        hub.publish(&format!("topic={}&id={id}&data=u{id}", encode(TOPIC)))
+            .await;
     }
     let mut stream = hub
         .subscribe(
@@ -219,11 +259,15 @@ async fn unknown_resume_id_sends_everything_retained_and_says_so() {
         .start()
         .await;
     for id in 1..=5 {
-        hub.publish(&format!("topic={}&id={id}&data=u{id}", encode(TOPIC))).await;
+        hub.publish(&format!("topic={}&id={id}&data=u{id}", encode(TOPIC)))
+            .await;
     }
     // "1" was trimmed from the 3-update history.
     let mut stream = hub
-        .subscribe(&format!("match={}", encode(TOPIC)), &[("Last-Event-ID", "1")])
+        .subscribe(
+            &format!("match={}", encode(TOPIC)),
+            &[("Last-Event-ID", "1")],
+        )
         .await;
     assert_eq!(stream.header("mercure-last-event-id"), Some("earliest"));
     assert_eq!(
@@ -231,7 +275,10 @@ async fn unknown_resume_id_sends_everything_retained_and_says_so() {
         "event: herald-history-gap\ndata: {\"requested\":\"1\",\"resumed_from\":\"earliest\"}\n\n"
     );
     for id in 3..=5 {
-        assert_eq!(stream.next_event().await, format!("id: {id}\ndata: u{id}\n\n"));
+        assert_eq!(
+            stream.next_event().await,
+            format!("id: {id}\ndata: u{id}\n\n")
+        );
     }
 }
 
@@ -241,7 +288,9 @@ async fn slow_subscriber_is_caught_up_from_history_without_loss() {
         .config(|config| config.queue_frames = 2)
         .start()
         .await;
-    let mut stream = hub.subscribe(&format!("match={}", encode(TOPIC)), &[]).await;
+    let mut stream = hub
+        .subscribe(&format!("match={}", encode(TOPIC)), &[])
+        .await;
     stream.read_until("retry: 500\n\n").await;
     let token = hub.publisher_token();
     let publishes = (1..=40).map(|id| {
@@ -276,7 +325,9 @@ async fn slow_subscriber_is_caught_up_from_history_without_loss() {
     assert_eq!(sorted.len(), 40, "every update once: {ids:?}");
 }
 
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
     let mut handles = Vec::new();
     for future in futures {
         handles.push(future);
@@ -295,7 +346,11 @@ async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = 
                 }
             }
         }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
     })
     .await;
     for result in results {
@@ -323,7 +378,9 @@ async fn stream_closes_when_the_token_expires() {
         .await;
     let mut request = hub.token_request(&[], &["x"]);
     request.ttl = Duration::from_secs(1);
-    let token = request.sign_hmac(herald_testkit::SECRET.as_bytes()).unwrap();
+    let token = request
+        .sign_hmac(herald_testkit::SECRET.as_bytes())
+        .unwrap();
     let mut stream = hub
         .subscribe("match=x", &[("Authorization", &format!("Bearer {token}"))])
         .await;

@@ -19,7 +19,11 @@ const BAD_PUBLISHES: &[(&str, u16, &str)] = &[
     ("topic=a&retry=-1", 400, "retry"),
     ("topic=a&retry=", 400, "retry"),
     ("topic=*", 400, "topic"),
-    ("topic=%2F.well-known%2Fmercure%2Fsubscriptions%2Fx", 400, "reserved"),
+    (
+        "topic=%2F.well-known%2Fmercure%2Fsubscriptions%2Fx",
+        400,
+        "reserved",
+    ),
     ("topic=%2F.well-known%2F%256Dercure%2Fx", 400, "reserved"),
     ("topic=a%01b", 400, "topic"),
     ("topic=a%E2%80%8Bb", 400, "topic"),
@@ -40,10 +44,18 @@ async fn bad_publishes_are_refused_with_a_reason_and_not_dispatched() {
             "{form}: message {:?} should mention {fragment:?}",
             answer.text()
         );
-        assert_eq!(answer.header("content-type"), Some("text/plain; charset=utf-8"));
+        assert_eq!(
+            answer.header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
     }
-    let leaked = stream.drain_for(std::time::Duration::from_millis(200)).await;
-    assert!(!leaked.contains("data:"), "refused updates leaked: {leaked:?}");
+    let leaked = stream
+        .drain_for(std::time::Duration::from_millis(200))
+        .await;
+    assert!(
+        !leaked.contains("data:"),
+        "refused updates leaked: {leaked:?}"
+    );
 }
 
 #[tokio::test]
@@ -65,11 +77,16 @@ async fn oversized_body_and_too_many_topics_get_413() {
 #[tokio::test]
 async fn publish_without_token_is_401_with_a_bearer_challenge() {
     let hub = TestHub::start().await;
-    let answer = hub.post_form("/.well-known/mercure", "topic=a&data=x", &[]).await;
+    let answer = hub
+        .post_form("/.well-known/mercure", "topic=a&data=x", &[])
+        .await;
     assert_eq!(answer.status, 401);
     let challenge = answer.header("www-authenticate").expect("challenge");
     assert!(challenge.starts_with("Bearer "), "{challenge}");
-    assert!(!challenge.contains("error="), "no error code without a token: {challenge}");
+    assert!(
+        !challenge.contains("error="),
+        "no error code without a token: {challenge}"
+    );
     assert!(challenge.contains("resource_metadata="), "{challenge}");
 }
 
@@ -80,11 +97,16 @@ async fn invalid_tokens_are_401_invalid_token() {
     expired.ttl = std::time::Duration::from_secs(1);
     let mut wrong_audience = hub.token_request(&["*"], &[]);
     wrong_audience.audience = "https://other.example/.well-known/mercure".into();
-    let wrong_key = hub.token_request(&["*"], &[]).sign_hmac(b"another-secret").unwrap();
+    let wrong_key = hub
+        .token_request(&["*"], &[])
+        .sign_hmac(b"another-secret")
+        .unwrap();
     let tokens = [
         "not-a-jwt".to_owned(),
         wrong_key,
-        wrong_audience.sign_hmac(herald_testkit::SECRET.as_bytes()).unwrap(),
+        wrong_audience
+            .sign_hmac(herald_testkit::SECRET.as_bytes())
+            .unwrap(),
         // alg: none
         "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.eyJleHAiOjk5OTk5OTk5OTl9.".to_owned(),
     ];
@@ -117,9 +139,14 @@ async fn token_without_grant_is_403_and_nothing_is_dispatched() {
         .await;
     assert_eq!(answer.status, 403, "{}", answer.text());
     let challenge = answer.header("www-authenticate").expect("challenge");
-    assert!(challenge.contains("error=\"insufficient_scope\""), "{challenge}");
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
     assert!(answer.text().contains("denied"), "{}", answer.text());
-    let leaked = stream.drain_for(std::time::Duration::from_millis(200)).await;
+    let leaked = stream
+        .drain_for(std::time::Duration::from_millis(200))
+        .await;
     assert!(!leaked.contains("data:"), "{leaked:?}");
 }
 
@@ -131,7 +158,11 @@ async fn bad_subscribes_are_refused_with_a_reason() {
         ("last_event_id=1", 400, "at least one match"),
         ("match_regex=a", 400, "unsupported matcher"),
         ("MATCHES=a", 400, "unsupported matcher"),
-        ("match_urlpattern=https%3A%2F%2Fa%2F%3A(", 400, "match_urlpattern"),
+        (
+            "match_urlpattern=https%3A%2F%2Fa%2F%3A(",
+            400,
+            "match_urlpattern",
+        ),
         ("match=%FF", 400, "UTF-8"),
         ("match=a%01", 400, "match"),
         ("topic=a", 400, "--legacy"),
@@ -187,6 +218,8 @@ async fn hub_keeps_serving_after_refusals() {
     for (form, _, _) in BAD_PUBLISHES {
         hub.publish(form).await;
     }
-    let answer = hub.publish(&format!("topic={}&data=ok", encode(TOPIC))).await;
+    let answer = hub
+        .publish(&format!("topic={}&data=ok", encode(TOPIC)))
+        .await;
     assert_eq!(answer.status, 200);
 }

@@ -8,52 +8,20 @@
 //! stream on it. Authorization is the same as publishing to every topic.
 
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::http::form;
-use crate::http::publish::parse_update;
-use crate::http::response::{BearerError, HubBody, bearer, json, text};
-use crate::http::token::authenticate;
+use crate::http::publish::authorized_update;
+use crate::http::response::{HubBody, json, text};
 use crate::hub::Hub;
 
 /// Handles an end request.
 pub(crate) async fn end(hub: &Hub, request: Request<Incoming>) -> Response<HubBody> {
-    let claims = match authenticate(hub, request.headers(), None) {
-        Ok(Some(claims)) => claims,
-        Ok(None) => {
-            return bearer(
-                hub,
-                BearerError::Missing,
-                "ending a stream needs an access token",
-            );
-        }
+    let (fields, body) = match authorized_update(hub, request).await {
+        Ok(authorized) => authorized,
         Err(refusal) => return refusal,
     };
-    let limit = hub.config().max_body;
-    let Ok(body) = Limited::new(request.into_body(), limit).collect().await else {
-        return text(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body unreadable or larger than {limit} bytes"),
-        );
-    };
-    let body = body.to_bytes();
-    let fields = match parse_update(hub, &body) {
-        Ok(fields) => fields,
-        Err(refusal) => return refusal,
-    };
-    if let Some(denied) = fields
-        .topics
-        .iter()
-        .find(|topic| !claims.can_publish(topic))
-    {
-        return bearer(
-            hub,
-            BearerError::InsufficientScope,
-            &format!("the token does not grant publish on topic {denied:?}"),
-        );
-    }
     let has_final_event = form::parse(&body)
         .map(|pairs| {
             pairs

@@ -4,6 +4,7 @@
 //! every topic (403), so nothing is dispatched unless every topic is allowed. A 200 answer
 //! carries the update's id and means the update is in history.
 
+use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -18,16 +19,40 @@ use crate::update::UpdateFields;
 
 /// Handles a publish request.
 pub(crate) async fn publish(hub: &Hub, request: Request<Incoming>) -> Response<HubBody> {
+    let (fields, _) = match authorized_update(hub, request).await {
+        Ok(authorized) => authorized,
+        Err(refusal) => return refusal,
+    };
+    match hub.publish(fields).await {
+        Ok(update) => plain(StatusCode::OK, update.id.clone()),
+        Err(PublishError::Invalid(error)) => text(StatusCode::BAD_REQUEST, error.to_string()),
+        Err(PublishError::Store(message)) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not published: history could not be written ({message})"),
+        ),
+        Err(PublishError::ShuttingDown) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not published: the hub is shutting down",
+        ),
+    }
+}
+
+/// Authenticates a publish-shaped request (publish, end), reads and validates its form, and
+/// checks the token grants `publish` on every topic. Returns the fields and the raw body.
+pub(crate) async fn authorized_update(
+    hub: &Hub,
+    request: Request<Incoming>,
+) -> Result<(UpdateFields, Bytes), Response<HubBody>> {
     let claims = match authenticate(hub, request.headers(), None) {
         Ok(Some(claims)) => claims,
         Ok(None) => {
-            return bearer(
+            return Err(bearer(
                 hub,
                 BearerError::Missing,
-                "publishing needs an access token (Authorization: Bearer …)",
-            );
+                "this needs an access token (Authorization: Bearer …)",
+            ));
         }
-        Err(refusal) => return refusal,
+        Err(refusal) => return Err(refusal),
     };
     if let Some(content_type) = request.headers().get(CONTENT_TYPE) {
         let is_form = content_type
@@ -42,10 +67,10 @@ pub(crate) async fn publish(hub: &Hub, request: Request<Incoming>) -> Response<H
             })
             .unwrap_or(false);
         if !is_form {
-            return text(
+            return Err(text(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "publish bodies must be application/x-www-form-urlencoded",
-            );
+                "the body must be application/x-www-form-urlencoded",
+            ));
         }
     }
     let limit = hub.config().max_body;
@@ -56,41 +81,30 @@ pub(crate) async fn publish(hub: &Hub, request: Request<Incoming>) -> Response<H
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {
-                return text(
+                return Err(text(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("publish body larger than {limit} bytes"),
-                );
+                    format!("body larger than {limit} bytes"),
+                ));
             }
-            return text(StatusCode::BAD_REQUEST, "could not read the request body");
+            return Err(text(
+                StatusCode::BAD_REQUEST,
+                "could not read the request body",
+            ));
         }
     };
-    let fields = match parse_update(hub, &body) {
-        Ok(fields) => fields,
-        Err(refusal) => return refusal,
-    };
+    let fields = parse_update(hub, &body)?;
     if let Some(denied) = fields
         .topics
         .iter()
         .find(|topic| !claims.can_publish(topic))
     {
-        return bearer(
+        return Err(bearer(
             hub,
             BearerError::InsufficientScope,
             &format!("the token does not grant publish on topic {denied:?}"),
-        );
+        ));
     }
-    match hub.publish(fields).await {
-        Ok(update) => plain(StatusCode::OK, update.id.clone()),
-        Err(PublishError::Invalid(error)) => text(StatusCode::BAD_REQUEST, error.to_string()),
-        Err(PublishError::Store(message)) => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not published: history could not be written ({message})"),
-        ),
-        Err(PublishError::ShuttingDown) => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not published: the hub is shutting down",
-        ),
-    }
+    Ok((fields, body))
 }
 
 /// Decodes and validates the form fields of a publish; refusals say which field and why.
