@@ -3,6 +3,8 @@
 //! # Layout
 //! - `serve`: run the hub (options from flags, `HERALD_*` variables and a TOML file).
 //! - `token`: mint an access token.
+//! - `sub`: subscribe to the hub or any event stream and print events (`herald-client`).
+//! - `publish`: `herald pub`, publish once or as a ticker (`--every`).
 //! - `duration`: human-friendly durations (`500ms`, `15s`, `1h`).
 
 mod duration;
