@@ -5,8 +5,10 @@
 //! - `token`: mint an access token.
 //! - `sub`: subscribe to the hub or any event stream and print events (`herald-client`).
 //! - `publish`: `herald pub`, publish once or as a ticker (`--every`).
+//! - `bench`: fan-out load generator (subscribers, publishers, latency, hub CPU and memory).
 //! - `duration`: human-friendly durations (`500ms`, `15s`, `1h`).
 
+mod bench;
 mod duration;
 mod publish;
 mod serve;
@@ -42,6 +44,8 @@ enum Command {
     Sub(sub::SubOptions),
     /// Publish an update (or one every --every) and print its id.
     Pub(publish::PubOptions),
+    /// Load-test a hub (Herald or Nchan): fan-out latency, throughput, CPU and memory.
+    Bench(bench::BenchOptions),
 }
 
 fn init_tracing(format: LogFormat) {
@@ -63,6 +67,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(options) => serve::run(*options).await,
         Command::Token(options) => token::run(options),
+        Command::Bench(options) => bench::run(options).await,
         Command::Sub(options) => sub::run(options).await,
         Command::Pub(options) => publish::run(options).await,
     };
