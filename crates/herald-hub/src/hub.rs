@@ -104,6 +104,8 @@ pub struct Stats {
     pub connections_total: AtomicU64,
     /// Publishes refused because history could not be written.
     pub store_errors: AtomicU64,
+    /// How long each group-commit append to history took.
+    pub append_latency: crate::metrics::LatencyHistogram,
 }
 
 /// The newest dispatched update.
@@ -482,7 +484,10 @@ async fn commit_loop(hub: Weak<Inner>, mut jobs: mpsc::Receiver<PublishJob>) {
         let Some(inner) = hub.upgrade() else { return };
         let (updates, replies): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|job| (job.update, job.reply)).unzip();
-        match inner.store.append(updates).await {
+        let started = tokio::time::Instant::now();
+        let appended = inner.store.append(updates).await;
+        inner.stats.append_latency.observe(started.elapsed());
+        match appended {
             Ok(stored) => {
                 inner
                     .stats

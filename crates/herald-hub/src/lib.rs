@@ -13,13 +13,15 @@
 //! - `registry`, `queue`, [`subscriber`], [`stream`]: who listens to what, and each
 //!   subscriber's bounded queue and event stream.
 //! - [`subscription_event`]: active subscriptions as documents.
-//! - [`http`]: routing and the handlers, served with hyper.
+//! - [`http`]: routing and the handlers, served with hyper over TCP or TLS.
+//! - [`metrics`]: `/metrics` in the Prometheus / OpenMetrics text format.
 //! - [`config`]: the settings, [`HubConfig`].
 
 pub mod auth;
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod mint;
 mod queue;
 mod registry;

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use herald_hub::auth::{TokenVerifier, VerifierConfig};
+use herald_hub::http::ServerOptions;
+use herald_hub::http::tls::TlsSettings;
 use herald_hub::mint::TokenRequest;
 use herald_hub::store::HistoryStore;
 use herald_hub::store::memory::MemoryStore;
@@ -20,6 +22,9 @@ use tokio::net::TcpListener;
 use url::Url;
 
 use crate::duration::HumanDuration;
+
+/// How often the TLS certificate files are checked for changes.
+const TLS_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Options of `herald serve`. All are optional here so that the file can fill the gaps;
 /// defaults are applied in [`ServeOptions::resolve`].
@@ -103,6 +108,17 @@ pub(crate) struct ServeOptions {
     /// How long shutdown waits for in-flight requests [default: 10s].
     #[arg(long, env = "HERALD_SHUTDOWN_GRACE")]
     pub(crate) shutdown_grace: Option<HumanDuration>,
+    /// PEM certificate chain: serve HTTPS (HTTP/2 or HTTP/1.1 by ALPN). Reloaded on SIGHUP
+    /// and when the file changes.
+    #[arg(long, env = "HERALD_TLS_CERT")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "HERALD_TLS_KEY")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Accept HTTP/2 with prior knowledge (h2c) on a plain port; `false`: HTTP/1.1 only
+    /// [default: true].
+    #[arg(long, env = "HERALD_H2C")]
+    pub(crate) h2c: Option<bool>,
 }
 
 impl ServeOptions {
@@ -147,7 +163,10 @@ impl ServeOptions {
             max_connection_age,
             ended_ttl,
             max_body,
-            shutdown_grace
+            shutdown_grace,
+            tls_cert,
+            tls_key,
+            h2c
         )
     }
 }
@@ -160,6 +179,9 @@ struct Resolved {
     verifier: Option<VerifierConfig>,
     dev_token: Option<String>,
     grace: Duration,
+    /// Certificate and key files when serving TLS.
+    tls: Option<(PathBuf, PathBuf)>,
+    h2c: bool,
 }
 
 enum StoreChoice {
@@ -179,9 +201,15 @@ impl ServeOptions {
         let listen = self
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => bail!("--tls-cert and --tls-key go together"),
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let public_url = match self.public_url {
             Some(url) => url,
-            None => format!("http://{listen}").parse()?,
+            None => format!("{scheme}://{listen}").parse()?,
         };
         let mut config = HubConfig::new(public_url);
         config.anonymous = self.anonymous || self.dev;
@@ -256,6 +284,8 @@ impl ServeOptions {
             verifier,
             dev_token,
             grace: self.shutdown_grace.map_or(Duration::from_secs(10), |g| g.0),
+            tls,
+            h2c: self.h2c.unwrap_or(true),
         })
     }
 }
@@ -298,6 +328,19 @@ pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
         .transpose()
         .context("invalid JWT key configuration")?;
     let has_verifier = verifier.is_some();
+    let tls = resolved
+        .tls
+        .as_ref()
+        .map(|(cert, key)| {
+            TlsSettings::from_pem_files(cert, key).with_context(|| {
+                format!(
+                    "cannot load the TLS certificate {} and key {}",
+                    cert.display(),
+                    key.display()
+                )
+            })
+        })
+        .transpose()?;
     let listener = TcpListener::bind(resolved.listen)
         .await
         .with_context(|| format!("cannot listen on {}", resolved.listen))?;
@@ -308,7 +351,9 @@ pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let hub = Hub::start(config, store, verifier)
         .await
         .context("cannot read the history store")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     print_banner(
+        scheme,
         local,
         &hub_url,
         &store_description,
@@ -316,12 +361,26 @@ pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
         has_verifier,
         resolved.dev_token.as_deref(),
     );
-    herald_hub::http::serve(listener, hub, shutdown_signal(), resolved.grace).await?;
+    // Certificates are re-read on SIGHUP and when the files change (renewals by certbot or
+    // cert-manager need no restart); open streams keep their connection.
+    let reloader = tls
+        .as_ref()
+        .map(|tls| tls.spawn_reloader(TLS_POLL_INTERVAL));
+    let options = ServerOptions {
+        tls,
+        h2c: resolved.h2c,
+        ..ServerOptions::default()
+    };
+    herald_hub::http::serve_with(listener, hub, options, shutdown_signal(), resolved.grace).await?;
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
 fn print_banner(
+    scheme: &str,
     local: SocketAddr,
     hub_url: &Url,
     store: &str,
@@ -330,7 +389,7 @@ fn print_banner(
     dev_token: Option<&str>,
 ) {
     let topic = "https://example.com/my-topic";
-    println!("Herald listening on http://{local}");
+    println!("Herald listening on {scheme}://{local}");
     println!("  hub URL : {hub_url}");
     println!("  history : {store}");
     println!();

@@ -6,7 +6,7 @@
 //! - `GET /.well-known/mercure/subscriptions[/…]`: active subscriptions ([`subscriptions`])
 //! - `POST /.well-known/mercure/end`: end streams, 204 afterwards ([`end`])
 //! - `GET /.well-known/oauth-protected-resource/.well-known/mercure`: metadata
-//! - `GET /healthz`, `GET /readyz`
+//! - `GET /healthz`, `GET /readyz`, `GET /metrics` ([`metrics`](crate::metrics))
 //! - `OPTIONS *`: CORS preflight ([`cors`])
 //!
 //! Every response carries the discovery `Link: <hub>; rel="mercure"` header and, for allowed
@@ -16,35 +16,32 @@
 // known; it happens once per refused request, never on the delivery path.
 #![allow(clippy::result_large_err)]
 
+mod access;
 mod cors;
 mod discovery;
 mod end;
 pub mod form;
 mod publish;
 mod response;
+mod server;
 mod subscribe;
 mod subscriptions;
+pub mod tls;
 mod token;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
 
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::hub::Hub;
+pub use access::X_REQUEST_ID;
 pub use response::HubBody;
+pub use server::ServerOptions;
 pub use subscribe::MERCURE_LAST_EVENT_ID;
-
-/// How long a client may take to send its request head (cuts off slowloris clients).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Routes one request.
 pub async fn handle(hub: Hub, request: Request<Incoming>) -> Response<HubBody> {
@@ -83,6 +80,13 @@ pub async fn handle(hub: Hub, request: Request<Incoming>) -> Response<HubBody> {
         discovery::healthz()
     } else if path == "/readyz" {
         discovery::readyz(&hub).await
+    } else if path == "/metrics" && request.method() == Method::GET {
+        let mut response = response::plain(StatusCode::OK, crate::metrics::render(&hub));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        );
+        response
     } else {
         response::text(StatusCode::NOT_FOUND, format!("no such resource: {path}"))
     };
@@ -94,58 +98,28 @@ pub async fn handle(hub: Hub, request: Request<Incoming>) -> Response<HubBody> {
     response
 }
 
-/// Serves the hub on `listener` until `shutdown` completes, then shuts down gracefully:
-/// stops accepting, closes every stream with a `retry` hint, and waits up to `grace` for
-/// in-flight requests (publishes already accepted are committed before they are answered).
+/// Serves the hub on `listener` (plain TCP: HTTP/1.1, and HTTP/2 with prior knowledge)
+/// until `shutdown` completes, then shuts down gracefully: stops accepting, closes every
+/// stream with a `retry` hint, and waits up to `grace` for in-flight requests (publishes
+/// already accepted are committed before they are answered).
 pub async fn serve(
     listener: TcpListener,
     hub: Hub,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of file descriptors or similar: back off instead of spinning.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let hub = hub.clone();
-                let service = service_fn(move |request| {
-                    let hub = hub.clone();
-                    async move { Ok::<_, Infallible>(handle(hub, request).await) }
-                });
-                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%peer, %error, "connection ended with an error");
-                    }
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    hub.shutdown(grace).await;
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(grace) => {
-            tracing::warn!("connections still open after the grace period; closing");
-        }
-    }
-    Ok(())
+    server::run(listener, hub, ServerOptions::default(), shutdown, grace).await
+}
+
+/// [`serve`] with transport options: TLS (ALPN `h2` and `http/1.1`, reloadable
+/// certificates, see [`tls`]) or plain TCP with or without h2c. Every transport reaches the
+/// same [`handle`], with a request id and an access log line per request.
+pub async fn serve_with(
+    listener: TcpListener,
+    hub: Hub,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> std::io::Result<()> {
+    server::run(listener, hub, options, shutdown, grace).await
 }
