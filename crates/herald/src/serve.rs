@@ -119,6 +119,10 @@ pub(crate) struct ServeOptions {
     /// [default: true].
     #[arg(long, env = "HERALD_H2C")]
     pub(crate) h2c: Option<bool>,
+    /// Do not serve the home page, dashboard, playground and `/herald/stats`.
+    #[arg(long, env = "HERALD_NO_PAGES")]
+    #[serde(default)]
+    pub(crate) no_pages: bool,
 }
 
 impl ServeOptions {
@@ -144,6 +148,7 @@ impl ServeOptions {
                 subscription_events: self.subscription_events || file.subscription_events,
                 legacy: self.legacy || file.legacy,
                 dev: self.dev || file.dev,
+                no_pages: self.no_pages || file.no_pages,
                 cors_origin: if self.cors_origin.is_empty() { file.cors_origin } else { self.cors_origin },
                 $($option: self.$option.or(file.$option),)*
             } };
@@ -235,6 +240,7 @@ impl ServeOptions {
             config.max_body = max_body;
         }
         config.subscription_events = self.subscription_events;
+        config.pages = !self.no_pages;
         let history_size = self.history_size.unwrap_or(10_000);
         let store = if self.memory {
             StoreChoice::Memory(history_size)
@@ -443,4 +449,48 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_needs_both_files_and_makes_the_public_url_https() {
+        let half = ServeOptions {
+            tls_cert: Some("cert.pem".into()),
+            ..ServeOptions::default()
+        };
+        let error = half.resolve().err().expect("refused");
+        assert!(error.to_string().contains("--tls-cert and --tls-key"));
+
+        let both = ServeOptions {
+            tls_cert: Some("cert.pem".into()),
+            tls_key: Some("key.pem".into()),
+            ..ServeOptions::default()
+        };
+        let resolved = both.resolve().unwrap();
+        assert_eq!(
+            resolved.config.hub_url.as_str(),
+            "https://127.0.0.1:3000/.well-known/mercure"
+        );
+        assert!(resolved.tls.is_some());
+        assert!(resolved.h2c, "h2c is on by default");
+    }
+
+    #[test]
+    fn tls_and_h2c_come_from_the_file_unless_given() {
+        let file: ServeOptions = toml::from_str(
+            "tls-cert = \"/etc/herald/cert.pem\"\ntls-key = \"/etc/herald/key.pem\"\nh2c = false\n",
+        )
+        .unwrap();
+        let flags = ServeOptions {
+            h2c: Some(true),
+            ..ServeOptions::default()
+        };
+        let merged = flags.or(file);
+        assert_eq!(merged.tls_cert, Some(PathBuf::from("/etc/herald/cert.pem")));
+        assert_eq!(merged.tls_key, Some(PathBuf::from("/etc/herald/key.pem")));
+        assert_eq!(merged.h2c, Some(true));
+    }
 }
