@@ -349,7 +349,10 @@ impl Report {
             "hub RSS per subscriber {}",
             opt(self.hub_rss_per_subscriber_bytes, " bytes")
         );
-        println!("bench CPU              {}", opt(self.bench_cpu_seconds, " s"));
+        println!(
+            "bench CPU              {}",
+            opt(self.bench_cpu_seconds, " s")
+        );
         Ok(())
     }
 }
@@ -912,7 +915,10 @@ async fn publisher(addr: SocketAddr, plan: Arc<PublishPlan>, shared: Arc<Shared>
         let started = Instant::now();
         let stamp = shared.now_nanos();
         let mut data = format!("{stamp:0width$}", width = STAMP_DIGITS);
-        data.extend(std::iter::repeat_n('x', plan.size.saturating_sub(data.len())));
+        data.extend(std::iter::repeat_n(
+            'x',
+            plan.size.saturating_sub(data.len()),
+        ));
         request.clear();
         match plan.target {
             Target::Herald => {
@@ -1081,12 +1087,17 @@ mod tests {
 
     #[test]
     fn chunked_events_split_anywhere() {
-        let body = b"f\r\nretry: 2000\n\n\r\n1c\r\nid: a\ndata: 00000000000000000042xx\n\n\r\n0\r\n\r\n";
+        let body =
+            b"f\r\nretry: 2000\n\n\r\n1c\r\nid: a\ndata: 00000000000000000042xx\n\n\r\n0\r\n\r\n";
         for split in 0..body.len() {
             let mut parser = StreamParser::new(true);
             let mut lines = data_lines(&mut parser, &body[..split]);
             lines.extend(data_lines(&mut parser, &body[split..]));
-            assert_eq!(lines, vec![b"00000000000000000042xx".to_vec()], "split {split}");
+            assert_eq!(
+                lines,
+                vec![b"00000000000000000042xx".to_vec()],
+                "split {split}"
+            );
         }
     }
 
