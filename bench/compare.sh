@@ -150,8 +150,8 @@ HUBS=(herald)
 
 for hub in "${HUBS[@]}"; do
     run a-burst "$hub" --subscribers "$SUBS_BURST" --events "$EVENTS_BURST" --rate 0 --publishers 4 --timeout 300s
-    run b-steady-10k "$hub" --subscribers "$SUBS_STEADY_BIG" --events $((5 * STEADY_BIG_SECS)) --rate 5 --publishers 1 --timeout 300s
-    run b-steady-1k "$hub" --subscribers "$SUBS_STEADY_SMALL" --events $((100 * STEADY_SMALL_SECS)) --rate 100 --publishers 2 --timeout 120s
+    run b-steady-10k "$hub" --subscribers "$SUBS_STEADY_BIG" --events $((5 * STEADY_BIG_SECS)) --rate 5 --publishers 4 --timeout 300s
+    run b-steady-1k "$hub" --subscribers "$SUBS_STEADY_SMALL" --events $((100 * STEADY_SMALL_SECS)) --rate 100 --publishers 8 --timeout 120s
     run c-idle "$hub" --subscribers "$SUBS_IDLE" --idle "${IDLE_SECS}s" --timeout 300s
     if [[ $hub == herald ]]; then
         run d-topics "$hub" --subscribers "$SUBS_TOPICS" --topics "$SUBS_TOPICS" --wildcard --events "$EVENTS_TOPICS" --publishers 8 --timeout 300s

@@ -8,8 +8,8 @@
 //! and subscribers, 20 decimal digits) padded to S bytes, so each delivery gives one
 //! publish→receive latency sample for an HDR histogram.
 //!
-//! Loopback subscribers are spread over the source addresses 127.0.0.2, 127.0.0.3, … (about
-//! 10k per address, see `--per-source`) because one source address only has ~28k ephemeral
+//! Loopback subscribers are spread over source addresses 127.0.0.x, 127.0.0.x+1, … (x ≥ 2
+//! picked from the process id; 10k per address, see `--per-source`) because one source address only has ~28k ephemeral
 //! ports and a 4-tuple per connection.
 //!
 //! With `--hub-pid` the report adds the hub's CPU seconds over the run (utime + stime from
@@ -94,7 +94,7 @@ pub(crate) struct BenchOptions {
     /// After the last publish, how long to wait for deliveries still in flight.
     #[arg(long, default_value = "15s")]
     drain: HumanDuration,
-    /// Subscribers per loopback source address (127.0.0.2, 127.0.0.3, …).
+    /// Subscribers per loopback source address (127.0.0.x, x+1, …; x from the process id).
     #[arg(long, default_value_t = 10_000)]
     per_source: usize,
     /// Hub process to measure (CPU, RSS); repeat to sum several processes.
@@ -573,7 +573,10 @@ fn source_address(target: SocketAddr, index: usize, per_source: usize) -> Option
     if !target.ip().is_loopback() || !target.is_ipv4() {
         return None;
     }
-    let host = 2 + index / per_source;
+    // Start from an address that depends on the process id, so back-to-back runs mostly use
+    // fresh source addresses instead of the ports the previous run left in TIME_WAIT.
+    let first = 2 + (std::process::id() as usize % 50) * 4;
+    let host = first + index / per_source;
     let host = u32::try_from(host).ok().filter(|h| *h < 0x00ff_ffff)?;
     Some(IpAddr::V4(Ipv4Addr::from(0x7f00_0000 | host)))
 }
@@ -632,6 +635,10 @@ async fn open_subscription(
 ) -> anyhow::Result<(TcpStream, StreamParser)> {
     let socket = TcpSocket::new_v4()?;
     if let Some(source) = source {
+        // Without SO_REUSEADDR, `bind(ip:0)` skips every port still in TIME_WAIT from the
+        // previous run and fails with EADDRINUSE once they run out; with it the kernel may
+        // reuse them (loopback TIME_WAIT reuse is on by default, `tcp_tw_reuse = 2`).
+        socket.set_reuseaddr(true)?;
         socket
             .bind(SocketAddr::new(source, 0))
             .with_context(|| format!("binding {source}"))?;
@@ -1113,14 +1120,15 @@ mod tests {
     #[test]
     fn source_addresses_rotate_on_loopback_only() {
         let hub: SocketAddr = "127.0.0.1:3000".parse().unwrap_or_else(|_| unreachable!());
-        assert_eq!(
-            source_address(hub, 0, 10_000),
-            Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
-        );
-        assert_eq!(
-            source_address(hub, 10_000, 10_000),
-            Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)))
-        );
+        let first = source_address(hub, 0, 10_000);
+        let Some(IpAddr::V4(first)) = first else {
+            panic!("loopback gets a source address: {first:?}")
+        };
+        assert_eq!(first.octets()[..3], [127, 0, 0]);
+        assert!(first.octets()[3] >= 2);
+        assert_eq!(source_address(hub, 9_999, 10_000), Some(IpAddr::V4(first)));
+        let next = Ipv4Addr::from(u32::from(first) + 1);
+        assert_eq!(source_address(hub, 10_000, 10_000), Some(IpAddr::V4(next)));
         let remote: SocketAddr = "10.0.0.1:3000".parse().unwrap_or_else(|_| unreachable!());
         assert_eq!(source_address(remote, 0, 10_000), None);
     }
