@@ -388,17 +388,27 @@ fn print_banner(
     has_verifier: bool,
     dev_token: Option<&str>,
 ) {
+    // Whoever started the hub may stop reading its output (a script that only wants the
+    // token): a closed stdout must not take the hub down, so write errors are ignored
+    // rather than panicking as `println!` would.
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    macro_rules! say {
+        ($($arg:tt)*) => {
+            let _ = writeln!(out, $($arg)*);
+        };
+    }
     let topic = "https://example.com/my-topic";
-    println!("Herald listening on {scheme}://{local}");
-    println!("  hub URL : {hub_url}");
-    println!("  history : {store}");
-    println!();
+    say!("Herald listening on {scheme}://{local}");
+    say!("  hub URL : {hub_url}");
+    say!("  history : {store}");
+    say!();
     if let Some(token) = dev_token {
-        println!("Development mode: anonymous subscribers, and a token that publishes and reads");
-        println!("everything for 24h:");
-        println!();
-        println!("  export TOKEN={token}");
-        println!();
+        say!("Development mode: anonymous subscribers, and a token that publishes and reads");
+        say!("everything for 24h:");
+        say!();
+        say!("  export TOKEN={token}");
+        say!();
     }
     let token = if dev_token.is_some() {
         "$TOKEN"
@@ -406,21 +416,20 @@ fn print_banner(
         "<token>"
     };
     if anonymous {
-        println!("Subscribe:\n  curl -N '{hub_url}?match={topic}'");
+        say!("Subscribe:\n  curl -N '{hub_url}?match={topic}'");
     } else {
-        println!(
+        say!(
             "Subscribe:\n  curl -N -H \"Authorization: Bearer {token}\" '{hub_url}?match={topic}'"
         );
     }
     if has_verifier {
-        println!(
+        say!(
             "Publish:\n  curl -H \"Authorization: Bearer {token}\" -d 'topic={topic}' -d 'data=hello' {hub_url}"
         );
     } else {
-        println!("Publishing needs a key: start with --jwt-key <secret> (or --dev to try it out).");
+        say!("Publishing needs a key: start with --jwt-key <secret> (or --dev to try it out).");
     }
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    let _ = out.flush();
 }
 
 async fn shutdown_signal() {
