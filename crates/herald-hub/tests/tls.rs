@@ -326,3 +326,27 @@ async fn the_reloader_task_picks_up_changed_files() {
     .await;
     reloader.abort();
 }
+
+#[tokio::test]
+async fn a_silent_client_neither_blocks_accepting_nor_outlives_the_handshake_timeout() {
+    use tokio::io::AsyncReadExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, der) = write_cert(dir.path());
+    let settings = TlsSettings::from_pem_files(cert, key).unwrap();
+    let (addr, _hub) = start(ServerOptions {
+        tls_handshake_timeout: Duration::from_millis(300),
+        ..tls_options(&settings)
+    })
+    .await;
+
+    // Connects and never sends a ClientHello.
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    // Others are still served meanwhile: the handshake is not in the accept loop.
+    let tls = connect(addr, &[&der], &[b"h2"]).await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    // And the silent one is dropped once the timeout passes.
+    let mut buffer = [0u8; 16];
+    let read = within(silent.read(&mut buffer)).await;
+    assert!(matches!(read, Ok(0) | Err(_)), "closed, got {read:?}");
+}
