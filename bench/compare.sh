@@ -96,6 +96,9 @@ http {
 }
 EOF
 
+# Request logs off on both sides (nginx: access_log off; Herald logs each request at info).
+export HERALD_LOG=${HERALD_LOG:-warn}
+
 # start_hub herald|herald-redb|nchan: starts a fresh hub, sets HUB_PID and PIDS (all its processes).
 start_hub() {
     case $1 in
