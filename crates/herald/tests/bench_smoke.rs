@@ -34,15 +34,18 @@ fn bench_delivers_every_event_and_reports_json() {
     let stdout = child.stdout.take().expect("hub stdout");
     let hub = Hub(child);
     // The dev banner prints `export TOKEN=<jwt>`: the publisher token for the bench.
-    let mut token = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("read banner");
-        if let Some(rest) = line.trim().strip_prefix("export TOKEN=") {
-            token = Some(rest.to_owned());
-            break;
+    // Keep reading the banner after the token line: the hub's stdout stays open for its life.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.trim().strip_prefix("export TOKEN=") {
+                let _ = sender.send(rest.to_owned());
+            }
         }
-    }
-    let token = token.expect("dev banner has a token");
+    });
+    let token = receiver
+        .recv_timeout(Duration::from_secs(30))
+        .expect("dev banner has a token");
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "hub did not listen");
