@@ -45,6 +45,9 @@ pub struct HubConfig {
     pub subscription_events: bool,
     /// Updates read from history per replay step.
     pub replay_batch: usize,
+    /// Serve the home page, dashboard and playground (`/`, `/dashboard`, `/playground`,
+    /// `/assets/…`) and the dashboard's `/herald/stats` stream.
+    pub pages: bool,
 }
 
 impl HubConfig {
@@ -78,6 +81,7 @@ impl HubConfig {
             ended_ttl: Duration::from_secs(3600),
             subscription_events: false,
             replay_batch: 512,
+            pages: true,
         }
     }
 

@@ -187,6 +187,12 @@ impl Hub {
         Ok(Hub { inner })
     }
 
+    /// Whether [`Hub::shutdown`] has begun (long-lived responses such as the dashboard's
+    /// stats stream end when it has).
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Acquire)
+    }
+
     /// The configuration the hub runs with.
     pub fn config(&self) -> &HubConfig {
         &self.inner.config

@@ -119,6 +119,10 @@ pub(crate) struct ServeOptions {
     /// [default: true].
     #[arg(long, env = "HERALD_H2C")]
     pub(crate) h2c: Option<bool>,
+    /// Do not serve the home page, dashboard, playground and `/herald/stats`.
+    #[arg(long, env = "HERALD_NO_PAGES")]
+    #[serde(default)]
+    pub(crate) no_pages: bool,
 }
 
 impl ServeOptions {
@@ -144,6 +148,7 @@ impl ServeOptions {
                 subscription_events: self.subscription_events || file.subscription_events,
                 legacy: self.legacy || file.legacy,
                 dev: self.dev || file.dev,
+                no_pages: self.no_pages || file.no_pages,
                 cors_origin: if self.cors_origin.is_empty() { file.cors_origin } else { self.cors_origin },
                 $($option: self.$option.or(file.$option),)*
             } };
@@ -235,6 +240,7 @@ impl ServeOptions {
             config.max_body = max_body;
         }
         config.subscription_events = self.subscription_events;
+        config.pages = !self.no_pages;
         let history_size = self.history_size.unwrap_or(10_000);
         let store = if self.memory {
             StoreChoice::Memory(history_size)

@@ -8,6 +8,8 @@
 //! - `GET /.well-known/oauth-protected-resource/.well-known/mercure`: metadata
 //! - `GET /healthz`, `GET /readyz`, `GET /metrics` ([`metrics`](crate::metrics))
 //! - `OPTIONS *`: CORS preflight ([`cors`])
+//! - `GET /`, `/dashboard`, `/playground`, `/assets/…`, `/herald/stats`, `/herald/info`:
+//!   pages for people ([`pages`], unless `HubConfig::pages` is off)
 //!
 //! Every response carries the discovery `Link: <hub>; rel="mercure"` header and, for allowed
 //! origins, the CORS headers.
@@ -21,6 +23,7 @@ mod cors;
 mod discovery;
 mod end;
 pub mod form;
+mod pages;
 mod publish;
 mod response;
 mod server;
@@ -87,6 +90,8 @@ pub async fn handle(hub: Hub, request: Request<Incoming>) -> Response<HubBody> {
             HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
         );
         response
+    } else if let Some(page) = pages::route(&hub, &request) {
+        page
     } else {
         response::text(StatusCode::NOT_FOUND, format!("no such resource: {path}"))
     };
