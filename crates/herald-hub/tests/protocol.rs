@@ -191,10 +191,7 @@ async fn cookie_carries_the_token_and_the_header_wins() {
 #[tokio::test]
 async fn resume_replays_missed_updates_in_order_then_goes_live() {
     let hub = TestHub::start().await;
-    for id in 1..=5 {
-        hub.publish(&format!("topic={}&id={id}&data=u{id}", encode(TOPIC)))
-            .await;
-    }
+    hub.publish_numbered(TOPIC, 1..=5).await;
     let mut stream = hub
         .subscribe(
             &format!("match={}", encode(TOPIC)),
@@ -239,10 +236,7 @@ async fn resume_filters_other_topics_and_private_updates() {
 #[tokio::test]
 async fn header_wins_over_query_parameter() {
     let hub = TestHub::start().await;
-    for id in 1..=3 {
-        hub.publish(&format!("topic={}&id={id}&data=u{id}", encode(TOPIC)))
-            .await;
-    }
+    hub.publish_numbered(TOPIC, 1..=3).await;
     let mut stream = hub
         .subscribe(
             &format!("match={}&last_event_id=1", encode(TOPIC)),
@@ -258,10 +252,7 @@ async fn unknown_resume_id_sends_everything_retained_and_says_so() {
         .store(Arc::new(MemoryStore::new(3)))
         .start()
         .await;
-    for id in 1..=5 {
-        hub.publish(&format!("topic={}&id={id}&data=u{id}", encode(TOPIC)))
-            .await;
-    }
+    hub.publish_numbered(TOPIC, 1..=5).await;
     // "1" was trimmed from the 3-update history.
     let mut stream = hub
         .subscribe(

@@ -184,6 +184,16 @@ impl TestHub {
         .await
     }
 
+    /// Publishes `id: N`, `data: uN` for each N in `ids` to `topic`, asserting each 200.
+    pub async fn publish_numbered(&self, topic: &str, ids: std::ops::RangeInclusive<u32>) {
+        for id in ids {
+            let answer = self
+                .publish(&format!("topic={}&id={id}&data=u{id}", encode(topic)))
+                .await;
+            assert_eq!(answer.status, 200, "publish {id}: {}", answer.text());
+        }
+    }
+
     /// POSTs `form` to `path` with extra headers.
     pub async fn post_form(&self, path: &str, form: &str, headers: &[(&str, &str)]) -> RawResponse {
         let mut all = vec![("Content-Type", "application/x-www-form-urlencoded")];
