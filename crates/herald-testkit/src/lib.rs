@@ -3,7 +3,10 @@
 //! - [`TestHub`]: a real hub serving on `127.0.0.1:0`, with a memory or redb store.
 //! - [`raw`]: HTTP/1.1 over a plain `TcpStream`, so tests assert the exact bytes on the wire
 //!   (including a de-chunked event stream, [`raw::RawStream`]).
+//! - [`process`]: `herald serve` processes ([`process::HubProcess`]) and a `redis-server`
+//!   the test owns, for cluster and crash tests.
 
+pub mod process;
 pub mod raw;
 
 use std::net::SocketAddr;
