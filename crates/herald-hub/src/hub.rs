@@ -5,20 +5,26 @@
 //! history store in one durable commit, then dispatches each update in order and answers
 //! each publisher. A 200 therefore always means "in history", and concurrent publishers
 //! share commits instead of queueing behind one fsync each.
+//!
+//! When the store is a log shared by several nodes ([`SharedLog`], the Redis cluster
+//! transport), the committer only appends and answers; a tail task reads the log back and
+//! dispatches every node's updates, this node's included, in the log's one order. Ended
+//! topics travel through the log as control entries, so every node closes its streams after
+//! delivering the final event.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::auth::{Claims, TokenVerifier};
 use crate::config::HubConfig;
 use crate::queue::{CloseReason, SubscriberQueue};
 use crate::registry::Registry;
-use crate::store::{HistoryStore, StoreError};
+use crate::store::{HistoryStore, LogEntry, LogPosition, StoreError};
 use crate::stream::{Cursor, SubscriptionStream};
 use crate::subscriber::{Subscriber, Subscription};
 use crate::subscription_event;
@@ -28,6 +34,13 @@ use crate::update::{Update, UpdateFields};
 const MAX_BATCH: usize = 256;
 /// Publishes waiting for the committer before `publish` waits for room.
 const PUBLISH_QUEUE: usize = 4096;
+/// How long `end_topics` waits for this node's tail to apply an end it appended to a shared
+/// log (it is applied anyway; this only bounds how long the caller waits for the count).
+const END_APPLY_WAIT: Duration = Duration::from_secs(5);
+/// Ends applied from a shared log whose closed-stream counts are kept for `end_topics`.
+const RECENT_ENDS: usize = 64;
+/// Longest pause between tail reads while the shared log is unreachable.
+const TAIL_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Why a publish was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +119,11 @@ pub struct Stats {
     pub store_errors: AtomicU64,
     /// How long each group-commit append to history took.
     pub append_latency: crate::metrics::LatencyHistogram,
+    /// Times a shared log lost what this node had read (Redis restarted empty, or this node
+    /// fell behind retention), making every local subscriber resume from history.
+    pub log_resets: AtomicU64,
+    /// Failed reads of a shared log (each retried).
+    pub log_errors: AtomicU64,
 }
 
 /// The newest dispatched update.
@@ -135,6 +153,12 @@ struct Inner {
     publisher: mpsc::Sender<PublishJob>,
     /// Ended topics and when their 204 window closes.
     ended: Mutex<HashMap<String, Instant>>,
+    /// Whether the store is a log shared with other nodes, dispatched by the tail task.
+    shared: bool,
+    /// How far this node's tail has applied the shared log.
+    tailed: watch::Sender<LogPosition>,
+    /// Streams closed by recently tailed end entries, for `end_topics` to report.
+    recent_ends: Mutex<VecDeque<(LogPosition, usize)>>,
     next_key: AtomicU64,
     shutting_down: AtomicBool,
     stats: Stats,
@@ -165,7 +189,11 @@ impl Hub {
         store: Arc<dyn HistoryStore>,
         verifier: Option<TokenVerifier>,
     ) -> Result<Hub, StoreError> {
-        let bounds = store.bounds().await?;
+        let (bounds, position) = match store.shared_log() {
+            Some(log) => log.tail_start().await?,
+            None => (store.bounds().await?, LogPosition::default()),
+        };
+        let shared = store.shared_log().is_some();
         let (publisher, jobs) = mpsc::channel(PUBLISH_QUEUE);
         let inner = Arc::new(Inner {
             config,
@@ -178,12 +206,18 @@ impl Hub {
             }),
             publisher,
             ended: Mutex::new(HashMap::new()),
+            shared,
+            tailed: watch::Sender::new(position),
+            recent_ends: Mutex::new(VecDeque::new()),
             next_key: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             stats: Stats::default(),
         });
         tokio::spawn(commit_loop(Arc::downgrade(&inner), jobs));
         tokio::spawn(sweep_loop(Arc::downgrade(&inner)));
+        if shared {
+            tokio::spawn(tail_loop(Arc::downgrade(&inner), position));
+        }
         Ok(Hub { inner })
     }
 
@@ -231,18 +265,11 @@ impl Hub {
     /// Publishes an update that is already validated and authorized: appends it to history
     /// (group commit), dispatches it, and returns it once durable.
     ///
-    /// Publishing to an ended topic starts a new stream on it: the 204 window closes.
+    /// Publishing to an ended topic starts a new stream on it: the 204 window closes when
+    /// the update is dispatched.
     pub async fn publish(&self, fields: UpdateFields) -> Result<Arc<Update>, PublishError> {
         if self.inner.shutting_down.load(Ordering::Acquire) {
             return Err(PublishError::ShuttingDown);
-        }
-        {
-            let mut ended = self.ended();
-            if !ended.is_empty() {
-                for topic in &fields.topics {
-                    ended.remove(topic);
-                }
-            }
         }
         let update = Update::encode(fields)?;
         let (reply, answer) = oneshot::channel();
@@ -261,7 +288,11 @@ impl Hub {
     /// Ends every subscription to `topics`: open streams get `final_update` (when given, it
     /// is published first, so it is also in history) and are closed; for
     /// [`HubConfig::ended_ttl`] new subscribers to exactly these topics get 204.
-    /// Returns how many streams were closed.
+    /// Returns how many streams were closed on this node.
+    ///
+    /// On a shared log the end is appended to the log after the final update, and every node
+    /// applies it when its tail reaches it; this waits (a few seconds at most) for this node
+    /// to have applied it.
     pub async fn end_topics(
         &self,
         topics: &[String],
@@ -270,28 +301,28 @@ impl Hub {
         if let Some(fields) = final_update {
             self.publish(fields).await?;
         }
-        let until = Instant::now() + self.inner.config.ended_ttl;
-        {
-            let mut ended = self.ended();
-            for topic in topics {
-                ended.insert(topic.clone(), until);
-            }
+        let Some(log) = self.inner.store.shared_log() else {
+            return Ok(apply_end(&self.inner, topics));
+        };
+        let position = log
+            .append_end(topics.to_vec())
+            .await
+            .map_err(|error| PublishError::Store(error.to_string()))?;
+        let mut tailed = self.inner.tailed.subscribe();
+        let applied =
+            tokio::time::timeout(END_APPLY_WAIT, tailed.wait_for(|at| *at >= position)).await;
+        if !matches!(applied, Ok(Ok(_))) {
+            return Ok(0);
         }
-        let registry = self.registry();
-        let mut closed = 0;
-        for subscriber in registry.subscribers() {
-            let listens_only_to_ended = subscriber.subscriptions.iter().all(|subscription| {
-                subscription
-                    .selector
-                    .as_exact()
-                    .is_some_and(|topic| topics.iter().any(|ended| ended == topic))
-            });
-            if listens_only_to_ended {
-                subscriber.queue.close(CloseReason::Ended(None));
-                closed += 1;
-            }
-        }
-        Ok(closed)
+        let recent = self
+            .inner
+            .recent_ends
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(recent
+            .iter()
+            .find(|(at, _)| *at == position)
+            .map_or(0, |(_, closed)| *closed))
     }
 
     /// Whether a subscribe with these subscriptions must be answered 204: all of them
@@ -499,7 +530,10 @@ async fn commit_loop(hub: Weak<Inner>, mut jobs: mpsc::Receiver<PublishJob>) {
                     .stats
                     .published
                     .fetch_add(stored.len() as u64, Ordering::Relaxed);
-                dispatch(&inner, &stored);
+                // On a shared log the tail dispatches, in the log's order across nodes.
+                if !inner.shared {
+                    dispatch(&inner, &stored);
+                }
                 for (update, reply) in stored.into_iter().zip(replies) {
                     if let Some(reply) = reply {
                         let _ = reply.send(Ok(update));
@@ -521,8 +555,19 @@ async fn commit_loop(hub: Weak<Inner>, mut jobs: mpsc::Receiver<PublishJob>) {
     }
 }
 
-/// Fans a committed batch out to the registry, in order.
+/// Fans a committed batch out to the registry, in order. Publishing to an ended topic
+/// starts a new stream on it, so the batch's topics leave the ended set.
 fn dispatch(inner: &Inner, updates: &[Arc<Update>]) {
+    {
+        let mut ended = inner.ended.lock().unwrap_or_else(|p| p.into_inner());
+        if !ended.is_empty() {
+            for update in updates {
+                for topic in &update.topics {
+                    ended.remove(topic);
+                }
+            }
+        }
+    }
     let registry = inner
         .registry
         .read()
@@ -540,6 +585,119 @@ fn dispatch(inner: &Inner, updates: &[Arc<Update>]) {
         .stats
         .delivered
         .fetch_add(delivered as u64, Ordering::Relaxed);
+}
+
+/// Marks `topics` ended for the configured window and closes every stream listening only to
+/// them. Returns how many were closed.
+fn apply_end(inner: &Inner, topics: &[String]) -> usize {
+    let until = Instant::now() + inner.config.ended_ttl;
+    {
+        let mut ended = inner.ended.lock().unwrap_or_else(|p| p.into_inner());
+        for topic in topics {
+            ended.insert(topic.clone(), until);
+        }
+    }
+    let registry = inner
+        .registry
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut closed = 0;
+    for subscriber in registry.subscribers() {
+        let listens_only_to_ended = subscriber.subscriptions.iter().all(|subscription| {
+            subscription
+                .selector
+                .as_exact()
+                .is_some_and(|topic| topics.iter().any(|ended| ended == topic))
+        });
+        if listens_only_to_ended {
+            subscriber.queue.close(CloseReason::Ended(None));
+            closed += 1;
+        }
+    }
+    closed
+}
+
+/// Reads a shared log from `position` on and applies every entry: updates are dispatched
+/// (this node's and every other node's), ends close streams. Retries with backoff while the
+/// log is unreachable, continuing from where it stopped.
+async fn tail_loop(hub: Weak<Inner>, mut position: LogPosition) {
+    let mut retry = Duration::from_millis(100);
+    loop {
+        let store = match hub.upgrade() {
+            Some(inner) if !inner.shutting_down.load(Ordering::Acquire) => inner.store.clone(),
+            _ => return,
+        };
+        // Only the store is held while the read waits, so dropping the hub stops this task
+        // within one read.
+        let Some(log) = store.shared_log() else {
+            return;
+        };
+        let read = log.tail(position).await;
+        let Some(inner) = hub.upgrade() else { return };
+        match read {
+            Ok(tail) => {
+                if retry > Duration::from_millis(100) {
+                    tracing::info!(store = store.kind(), "shared log reachable again");
+                }
+                retry = Duration::from_millis(100);
+                if tail.reset {
+                    inner.stats.log_resets.fetch_add(1, Ordering::Relaxed);
+                    reset_subscribers(&inner);
+                }
+                apply_entries(&inner, &tail.entries);
+                position = tail.next;
+                inner.tailed.send_replace(position);
+            }
+            Err(error) => {
+                inner.stats.log_errors.fetch_add(1, Ordering::Relaxed);
+                if retry == Duration::from_millis(100) {
+                    tracing::error!(%error, "cannot read the shared log; retrying");
+                }
+                drop(inner);
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(TAIL_RETRY_MAX);
+            }
+        }
+    }
+}
+
+/// Applies tailed entries in order: runs of updates are dispatched together, each end is
+/// applied between them and its closed-stream count kept for `end_topics`.
+fn apply_entries(inner: &Inner, entries: &[(LogPosition, LogEntry)]) {
+    let mut run = Vec::new();
+    for (position, entry) in entries {
+        match entry {
+            LogEntry::Update(update) => run.push(update.clone()),
+            LogEntry::End(topics) => {
+                dispatch(inner, &run);
+                run.clear();
+                let closed = apply_end(inner, topics);
+                let mut recent = inner
+                    .recent_ends
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                if recent.len() == RECENT_ENDS {
+                    recent.pop_front();
+                }
+                recent.push_back((*position, closed));
+            }
+        }
+    }
+    dispatch(inner, &run);
+}
+
+/// The log lost what this node had read: every local subscriber resumes from history (with
+/// a `retry` hint), and the head starts over so that new subscribers take the next updates
+/// whatever their seqs.
+fn reset_subscribers(inner: &Inner) {
+    let registry = inner
+        .registry
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    *inner.head.lock().unwrap_or_else(|p| p.into_inner()) = Head::default();
+    for subscriber in registry.subscribers() {
+        subscriber.queue.close(CloseReason::Lagged);
+    }
 }
 
 /// One shared timer for every subscriber: heartbeats on idle streams, closing streams whose
