@@ -17,6 +17,7 @@ use herald_hub::mint::TokenRequest;
 use herald_hub::store::HistoryStore;
 use herald_hub::store::memory::MemoryStore;
 use herald_hub::store::redb::RedbStore;
+use herald_hub::store::redis::RedisStore;
 use herald_hub::{Hub, HubConfig};
 use tokio::net::TcpListener;
 use url::Url;
@@ -45,6 +46,14 @@ pub(crate) struct ServeOptions {
     #[arg(long, env = "HERALD_MEMORY")]
     #[serde(default)]
     pub(crate) memory: bool,
+    /// Share history with other nodes through Redis (`redis://host:6379[/db]`): every node
+    /// appends to and tails one Redis Stream [default: none, history is local].
+    #[arg(long, env = "HERALD_TRANSPORT")]
+    pub(crate) transport: Option<String>,
+    /// Name shared by the nodes of one cluster; their Redis keys start with `{name}`
+    /// [default: herald].
+    #[arg(long, env = "HERALD_CLUSTER_NAME")]
+    pub(crate) cluster_name: Option<String>,
     /// Public URL of the hub (scheme and host) [default: http://<listen>].
     #[arg(long, env = "HERALD_PUBLIC_URL")]
     pub(crate) public_url: Option<Url>,
@@ -156,6 +165,8 @@ impl ServeOptions {
         pick!(
             listen,
             data_dir,
+            transport,
+            cluster_name,
             public_url,
             jwt_key,
             jwt_public_key,
@@ -192,6 +203,8 @@ struct Resolved {
 enum StoreChoice {
     Memory(usize),
     Redb(PathBuf, usize),
+    /// URL, cluster name, history size.
+    Redis(String, String, usize),
 }
 
 fn read_pem(value: &str) -> anyhow::Result<Vec<u8>> {
@@ -242,7 +255,21 @@ impl ServeOptions {
         config.subscription_events = self.subscription_events;
         config.pages = !self.no_pages;
         let history_size = self.history_size.unwrap_or(10_000);
-        let store = if self.memory {
+        let store = if let Some(url) = self.transport {
+            if self.memory {
+                bail!(
+                    "--memory and --transport exclude each other: history is either local or in Redis"
+                );
+            }
+            if !(url.starts_with("redis://") || url.starts_with("redis+unix://")) {
+                bail!("--transport must be a redis:// URL, for example redis://127.0.0.1:6379");
+            }
+            let name = self.cluster_name.unwrap_or_else(|| "herald".to_owned());
+            if name.is_empty() || name.contains(['{', '}']) {
+                bail!("--cluster-name must be non-empty and without braces");
+            }
+            StoreChoice::Redis(url, name, history_size)
+        } else if self.memory {
             StoreChoice::Memory(history_size)
         } else {
             let dir = self
@@ -321,6 +348,13 @@ fn open_store(choice: &StoreChoice) -> anyhow::Result<(Arc<dyn HistoryStore>, St
                 format!("redb at {}, last {size} updates", file.display()),
             )
         }
+        StoreChoice::Redis(url, name, size) => {
+            let store = RedisStore::open(url, name, *size)?;
+            (
+                Arc::new(store),
+                format!("Redis Stream {{{name}}}:log, last {size} updates (cluster transport)"),
+            )
+        }
     })
 }
 
@@ -356,7 +390,7 @@ pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let anonymous = config.anonymous;
     let hub = Hub::start(config, store, verifier)
         .await
-        .context("cannot read the history store")?;
+        .with_context(|| format!("cannot read the history store ({store_description})"))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     print_banner(
         scheme,
