@@ -17,6 +17,8 @@
 //! | `herald_replays_total` | counter | subscriptions that resumed from history |
 //! | `herald_store_errors_total` | counter | publishes refused because history could not be written |
 //! | `herald_store_append_seconds` | histogram | duration of one group-commit append |
+//! | `herald_log_errors_total` | counter | failed reads of the cluster's shared log (each retried) |
+//! | `herald_log_resets_total` | counter | times the shared log lost what this node had read; its subscribers resumed from history |
 //! | `herald_build_info` | info | `version` label |
 
 use std::fmt;
@@ -129,6 +131,16 @@ pub fn render(hub: &Hub) -> String {
         "store_errors",
         "Publishes refused because history could not be written",
         counter(&stats.store_errors),
+    );
+    registry.register(
+        "log_errors",
+        "Failed reads of the cluster's shared log (each retried)",
+        counter(&stats.log_errors),
+    );
+    registry.register(
+        "log_resets",
+        "Times the shared log lost what this node had read, making its subscribers resume",
+        counter(&stats.log_resets),
     );
     registry.register_with_unit(
         "store_append",
