@@ -55,9 +55,10 @@ pub(crate) enum Target {
 /// Options of `herald bench`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct BenchOptions {
-    /// Base URL of the hub (scheme, host and port; `http` only).
+    /// Base URL of the hub (scheme, host and port; `http` only). Repeat it for the nodes of a
+    /// cluster: subscribers are spread over them in turn, events are published to the first.
     #[arg(long, default_value = "http://127.0.0.1:3000")]
-    url: url::Url,
+    url: Vec<url::Url>,
     /// Which protocol to speak.
     #[arg(long, value_enum, default_value = "herald")]
     target: Target,
@@ -161,20 +162,11 @@ pub(crate) async fn run(options: BenchOptions) -> anyhow::Result<()> {
     if options.wildcard && options.target == Target::Nchan {
         bail!("--wildcard needs --target herald (Nchan has no wildcard subscriptions)");
     }
-    if options.url.scheme() != "http" {
-        bail!("--url must be http:// (the bench speaks plain HTTP/1.1)");
-    }
-    let addr = options
+    let nodes = options
         .url
-        .socket_addrs(|| Some(80))
-        .context("resolving --url")?
-        .into_iter()
-        .next()
-        .context("--url resolves to no address")?;
-    let host = match options.url.port() {
-        Some(port) => format!("{}:{port}", options.url.host_str().unwrap_or("localhost")),
-        None => options.url.host_str().unwrap_or("localhost").to_owned(),
-    };
+        .iter()
+        .map(Node::resolve)
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let fd_limit = raise_fd_limit();
     let timeout = options.timeout.0;
     let shared = Arc::new(Shared {
@@ -190,7 +182,7 @@ pub(crate) async fn run(options: BenchOptions) -> anyhow::Result<()> {
         ),
         first_error: Mutex::new(None),
     });
-    let report = tokio::time::timeout(timeout, measure(&options, addr, &host, &shared)).await;
+    let report = tokio::time::timeout(timeout, measure(&options, &nodes, &shared)).await;
     let (mut report, timed_out) = match report {
         Ok(report) => (report?, false),
         Err(_) => (Report::default(), true),
@@ -357,11 +349,36 @@ impl Report {
     }
 }
 
+/// One hub node to connect to.
+struct Node {
+    addr: SocketAddr,
+    /// The `Host` header for it.
+    host: String,
+}
+
+impl Node {
+    fn resolve(url: &url::Url) -> anyhow::Result<Node> {
+        if url.scheme() != "http" {
+            bail!("--url must be http:// (the bench speaks plain HTTP/1.1)");
+        }
+        let addr = url
+            .socket_addrs(|| Some(80))
+            .with_context(|| format!("resolving --url {url}"))?
+            .into_iter()
+            .next()
+            .with_context(|| format!("--url {url} resolves to no address"))?;
+        let host = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or("localhost")),
+            None => url.host_str().unwrap_or("localhost").to_owned(),
+        };
+        Ok(Node { addr, host })
+    }
+}
+
 /// The run proper: connect, (publish | idle), wait for deliveries.
 async fn measure(
     options: &BenchOptions,
-    addr: SocketAddr,
-    host: &str,
+    nodes: &[Node],
     shared: &Arc<Shared>,
 ) -> anyhow::Result<Report> {
     let mut report = Report {
@@ -387,6 +404,8 @@ async fn measure(
             per_topic[index % options.topics] += 1;
             match_path(options, Some(index % options.topics))
         };
+        let Node { addr, host } = &nodes[index % nodes.len()];
+        let addr = *addr;
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\nUser-Agent: herald-bench\r\n\r\n"
         );
@@ -422,7 +441,15 @@ async fn measure(
         tokio::time::sleep(idle.0).await;
         report.idle_seconds = Some(idle.0.as_secs_f64());
     } else {
-        publish_all(options, addr, host, shared, &per_topic, &mut report).await?;
+        publish_all(
+            options,
+            nodes[0].addr,
+            &nodes[0].host,
+            shared,
+            &per_topic,
+            &mut report,
+        )
+        .await?;
     }
 
     if let (Some(start), Some(end)) = (hub_cpu_start, sum_pids(&options.hub_pid, cpu_seconds)) {
