@@ -319,3 +319,112 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+/// A three-shard Redis Cluster this test owns (`redis-server --cluster-enabled yes` on three
+/// free ports, joined with `redis-cli --cluster create`), without replicas or persistence.
+pub struct RedisCluster {
+    nodes: Vec<Child>,
+    ports: Vec<u16>,
+}
+
+impl RedisCluster {
+    /// Starts one in `dir`, or returns `None` (loudly, and never under CI) when
+    /// `redis-server` or `redis-cli` is not installed.
+    pub fn start(dir: &Path) -> Option<RedisCluster> {
+        let installed = ["redis-server", "redis-cli"]
+            .iter()
+            .all(|program| Command::new(program).arg("--version").output().is_ok());
+        if !installed {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "redis-server and redis-cli are needed, and CI must run the Redis Cluster test"
+            );
+            eprintln!("SKIPPED: redis-server or redis-cli is not installed");
+            return None;
+        }
+        let mut cluster = RedisCluster {
+            nodes: Vec::new(),
+            ports: Vec::new(),
+        };
+        for _ in 0..3 {
+            let port = free_port();
+            let node_dir = dir.join(port.to_string());
+            std::fs::create_dir_all(&node_dir).expect("node directory");
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args([
+                    "--cluster-enabled",
+                    "yes",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .args(["--cluster-node-timeout", "2000"])
+                .arg("--dir")
+                .arg(&node_dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server starts");
+            cluster.nodes.push(child);
+            cluster.ports.push(port);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for port in &cluster.ports {
+            while std::net::TcpStream::connect(("127.0.0.1", *port)).is_err() {
+                assert!(Instant::now() < deadline, "redis-server did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let addresses: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli runs");
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        // The cluster serves once every node agrees every slot is covered.
+        while !cluster.ports.iter().all(|port| {
+            Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "cluster", "info"])
+                .output()
+                .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok"))
+        }) {
+            assert!(
+                Instant::now() < deadline,
+                "the Redis Cluster did not become ready"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(cluster)
+    }
+
+    /// The `--transport` URL naming every node.
+    pub fn url(&self) -> String {
+        let nodes: Vec<String> = self
+            .ports
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect();
+        format!("redis-cluster://{}", nodes.join(","))
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for child in &mut self.nodes {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -46,8 +46,9 @@ pub(crate) struct ServeOptions {
     #[arg(long, env = "HERALD_MEMORY")]
     #[serde(default)]
     pub(crate) memory: bool,
-    /// Share history with other nodes through Redis (`redis://host:6379[/db]`): every node
-    /// appends to and tails one Redis Stream [default: none, history is local].
+    /// Share history with other nodes through Redis (`redis://host:6379[/db]`, or
+    /// `redis-cluster://host:port[,host:port…]`): every node appends to and tails one Redis
+    /// Stream [default: none, history is local].
     #[arg(long, env = "HERALD_TRANSPORT")]
     pub(crate) transport: Option<String>,
     /// Name shared by the nodes of one cluster; their Redis keys start with `{name}`
@@ -261,8 +262,14 @@ impl ServeOptions {
                     "--memory and --transport exclude each other: history is either local or in Redis"
                 );
             }
-            if !(url.starts_with("redis://") || url.starts_with("redis+unix://")) {
-                bail!("--transport must be a redis:// URL, for example redis://127.0.0.1:6379");
+            if !["redis://", "redis+unix://", "redis-cluster://"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme))
+            {
+                bail!(
+                    "--transport must be redis://host:port[/db] (one Redis) or \
+                     redis-cluster://host:port[,host:port…] (a Redis Cluster)"
+                );
             }
             let name = self.cluster_name.unwrap_or_else(|| "herald".to_owned());
             if name.is_empty() || name.contains(['{', '}']) {

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use herald_testkit::encode;
-use herald_testkit::process::{ClusterName, HubProcess, RedisServer, redis_url, token};
+use herald_testkit::process::{
+    ClusterName, HubProcess, RedisCluster, RedisServer, redis_url, token,
+};
 
 const TOPIC: &str = "https://example.com/cluster";
 
@@ -232,4 +234,22 @@ async fn redis_that_comes_back_empty_makes_subscribers_resume_with_a_gap_notice(
     let gap = resumed.next_event().await;
     assert!(gap.contains("event: herald-history-gap"), "{gap}");
     assert_eq!(resumed.next_event().await, numbered(2));
+}
+
+#[tokio::test]
+async fn nodes_on_a_redis_cluster_share_one_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(redis) = RedisCluster::start(dir.path()) else {
+        return;
+    };
+    // Keys of one cluster name share a hash tag, so they live on one shard whichever it is.
+    let [a, b]: [HubProcess; 2] = nodes(&redis.url(), "sharded", 2).try_into().ok().unwrap();
+    let mut on_b = b.subscribe(&topic_query(), &[]).await;
+    a.publish_numbered(TOPIC, 1..=3).await;
+    for id in 1..=3 {
+        assert_eq!(on_b.next_event().await, numbered(id));
+    }
+    let mut resumed = a.subscribe(&topic_query(), &[("Last-Event-ID", "1")]).await;
+    assert_eq!(resumed.next_event().await, numbered(2));
+    assert_eq!(resumed.next_event().await, numbered(3));
 }

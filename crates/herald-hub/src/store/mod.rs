@@ -18,6 +18,7 @@ pub mod memory;
 mod record;
 pub mod redb;
 pub mod redis;
+mod redis_connection;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -52,11 +52,11 @@
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use ::redis::aio::ConnectionManager;
-use ::redis::{Client, FromRedisValue, Script, ScriptInvocation, Value};
+use ::redis::{FromRedisValue, Script, ScriptInvocation, Value};
 use bytes::Bytes;
 
 use super::record::{decode_record, encode_record};
+use super::redis_connection::{RedisEndpoint, Timeouts};
 use super::{
     Bounds, HistoryStore, LogEntry, LogPosition, SharedLog, StoreError, StoreFuture, Tail,
 };
@@ -230,11 +230,8 @@ pub struct RedisStore {
     keys: Keys,
     /// How many entries the stream keeps.
     history_size: usize,
-    /// Publishes, replays and lookups; reconnects by itself after an outage.
-    commands: ConnectionManager,
-    /// Only for the tail's blocking `XREAD`, which would hold up every command queued behind
-    /// it on a shared connection.
-    tail: ConnectionManager,
+    /// The connections: commands (publishes, replays, lookups) and the blocking tail read.
+    endpoint: RedisEndpoint,
     /// The epoch this node's tail last saw; a different one means Redis lost the keys.
     seen_epoch: Mutex<Option<String>>,
     /// For logs.
@@ -252,10 +249,10 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Prepares a store on the Redis at `url` (`redis://[user:password@]host:port[/db]`,
-    /// or `rediss://` for TLS is not supported yet), with keys under `{prefix}`, keeping the
-    /// newest `history_size` entries. Connects lazily: the first call reports an unreachable
-    /// Redis.
+    /// Prepares a store on the Redis at `url` — `redis://[user:password@]host:port[/db]` for
+    /// one Redis, `redis-cluster://host:port[,host:port…]` for a Redis Cluster (any nodes of
+    /// it; the slot map is discovered) — with keys under `{prefix}`, keeping the newest
+    /// `history_size` entries. Connects lazily: the first call reports an unreachable Redis.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] if the URL is not a Redis URL.
@@ -263,29 +260,18 @@ impl RedisStore {
     /// # Panics
     /// Outside a Tokio runtime.
     pub fn open(url: &str, prefix: &str, history_size: usize) -> Result<RedisStore, StoreError> {
-        let client = Client::open(url).map_err(|error| {
-            StoreError::Unavailable(format!("invalid Redis URL {url}: {error}"))
-        })?;
-        let config = ::redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            // Few, short reconnect attempts per failure: during an outage a publish must fail
-            // fast (503) rather than wait out a long backoff; the next command tries again.
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let commands = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
-            .map_err(backend)?;
-        let tail = ConnectionManager::new_lazy_with_config(
-            client,
-            config.set_response_timeout(Some(RESPONSE_TIMEOUT + TAIL_BLOCK)),
-        )
-        .map_err(backend)?;
+        let endpoint = RedisEndpoint::new(
+            url,
+            &Timeouts {
+                connect: CONNECT_TIMEOUT,
+                response: RESPONSE_TIMEOUT,
+                tail_response: RESPONSE_TIMEOUT + TAIL_BLOCK,
+            },
+        )?;
         Ok(RedisStore {
             keys: Keys::new(prefix),
             history_size,
-            commands,
-            tail,
+            endpoint,
             seen_epoch: Mutex::new(None),
             address: redacted(url),
         })
@@ -293,9 +279,9 @@ impl RedisStore {
 
     /// Runs `command` on the shared connection, retried after a dropped connection.
     async fn query<T: FromRedisValue>(&self, command: &::redis::Cmd) -> Result<T, StoreError> {
-        retrying(|| {
-            let mut connection = self.commands.clone();
-            async move { command.query_async(&mut connection).await }
+        retrying(|| async move {
+            let mut connection = self.endpoint.commands().await?;
+            command.query_async(&mut connection).await
         })
         .await
         .map_err(backend)
@@ -307,9 +293,9 @@ impl RedisStore {
         &self,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        retrying(|| {
-            let mut connection = self.commands.clone();
-            async move { invocation.invoke_async(&mut connection).await }
+        retrying(|| async move {
+            let mut connection = self.endpoint.commands().await?;
+            invocation.invoke_async(&mut connection).await
         })
         .await
         .map_err(backend)
@@ -423,7 +409,7 @@ impl RedisStore {
     }
 
     async fn tail_after(&self, after: LogPosition) -> Result<Tail, StoreError> {
-        let mut connection = self.tail.clone();
+        let mut connection = self.endpoint.tail().await.map_err(backend)?;
         let block = u64::try_from(TAIL_BLOCK.as_millis()).unwrap_or(1000);
         let (epoch, reply): (Option<String>, Value) = ::redis::pipe()
             .cmd("SET")
