@@ -371,13 +371,17 @@ impl Publisher {
     /// then subscribers to these topics are closed and, for a while, subscribing to them
     /// again answers 204, which makes an [`EventSource`](crate::EventSource) stop.
     ///
+    /// Returns the hub's answer, a one-line JSON summary such as
+    /// `{"closed":1,"ended_for_seconds":3600,"topics":["/clients/7"]}`.
+    ///
     /// # Errors
     /// As [`Publisher::publish`]; a hub without the extension answers 404 or 405.
-    pub async fn end(&self, publication: &Publication) -> Result<(), Error> {
+    pub async fn end(&self, publication: &Publication) -> Result<String, Error> {
         let mut url = self.url.clone();
         let path = format!("{}/end", url.path().trim_end_matches('/'));
         url.set_path(&path);
-        self.post(url, publication).await.map(drop)
+        let body = self.post(url, publication).await?;
+        Ok(String::from_utf8_lossy(&body).trim().to_owned())
     }
 
     /// POSTs the publication's form to `url` and returns the body of a 200 answer.

@@ -134,10 +134,11 @@ async fn end_posts_to_the_end_endpoint() {
         .build()
         .unwrap();
 
-    within(publisher.end(&Publication::new("/s").event_type("bye").data("done")))
+    let answer = within(publisher.end(&Publication::new("/s").event_type("bye").data("done")))
         .await
         .unwrap();
 
+    assert_eq!(answer, "{\"topics\":[\"/s\"],\"closed\":1}");
     let request = server.request().await;
     assert_eq!(request.target, "/.well-known/mercure/end");
     assert_eq!(request.body, "topic=%2Fs&data=done&type=bye");

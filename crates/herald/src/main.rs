@@ -5,11 +5,13 @@
 //! - `token`: mint an access token.
 //! - `sub`: subscribe to the hub or any event stream and print events (`herald-client`).
 //! - `publish`: `herald pub`, publish once or as a ticker (`--every`).
+//! - `end`: end topics' streams for good (a final event, then 204 to new subscribers).
 //! - `bench`: fan-out load generator (subscribers, publishers, latency, hub CPU and memory).
 //! - `duration`: human-friendly durations (`500ms`, `15s`, `1h`).
 
 mod bench;
 mod duration;
+mod end;
 mod publish;
 mod serve;
 mod sub;
@@ -44,6 +46,9 @@ enum Command {
     Sub(sub::SubOptions),
     /// Publish an update (or one every --every) and print its id.
     Pub(publish::PubOptions),
+    /// End topics' streams: an optional final event, then the streams close and new
+    /// subscribers get 204 (browsers stop reconnecting).
+    End(end::EndOptions),
     /// Load-test a hub (Herald or Nchan): fan-out latency, throughput, CPU and memory.
     Bench(bench::BenchOptions),
 }
@@ -70,6 +75,7 @@ async fn main() -> std::process::ExitCode {
         Command::Bench(options) => bench::run(options).await,
         Command::Sub(options) => sub::run(options).await,
         Command::Pub(options) => publish::run(options).await,
+        Command::End(options) => end::run(options).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -4,7 +4,7 @@
 //! second) in `--data` and `--id` are replaced at each publish, so a ticker can send
 //! `--data '{"n":{n},"at":"{time}"}' --id 'tick-{n}'`.
 //!
-//! Also home of what `herald sub` shares with it: the default hub URL and the translation of
+//! Also home of what `herald sub` and `herald end` share with it: the default hub URL and the translation of
 //! client errors into one line that says what to do.
 
 use std::io::{IsTerminal, Read, Write};
@@ -194,6 +194,8 @@ fn rfc3339(time: SystemTime) -> String {
 pub(crate) enum Role {
     /// `herald pub`.
     Publish,
+    /// `herald end` (the hub's `/end` extension).
+    End,
     /// `herald sub` on the hub.
     Subscribe,
     /// `herald sub` on some other event stream.
@@ -204,11 +206,11 @@ pub(crate) enum Role {
 pub(crate) fn explain(error: Error, url: &str, role: Role) -> anyhow::Error {
     let server = match role {
         Role::Stream => format!("the server at {url}"),
-        Role::Publish | Role::Subscribe => format!("the hub at {url}"),
+        Role::Publish | Role::End | Role::Subscribe => format!("the hub at {url}"),
     };
     let start_it = match role {
         Role::Stream => "is the server running?",
-        Role::Publish | Role::Subscribe => "is `herald serve` running?",
+        Role::Publish | Role::End | Role::Subscribe => "is `herald serve` running?",
     };
     match &error {
         Error::Connect { .. } => match error.io_kind() {
@@ -230,7 +232,7 @@ pub(crate) fn explain(error: Error, url: &str, role: Role) -> anyhow::Error {
                 body_snippet.replace(['\r', '\n'], " ")
             };
             let grant = match role {
-                Role::Publish => "`herald token --publish TOPIC`",
+                Role::Publish | Role::End => "`herald token --publish TOPIC`",
                 Role::Subscribe | Role::Stream => "`herald token --subscribe SELECTOR`",
             };
             match *status {
@@ -240,6 +242,12 @@ pub(crate) fn explain(error: Error, url: &str, role: Role) -> anyhow::Error {
                 StatusCode::FORBIDDEN => anyhow!(
                     "{server} refused the request ({status}): {reason} — the token lacks the grant; mint one with {grant}"
                 ),
+                // Only a Herald hub has `<hub>/end`; a Mercure hub answers 404 there.
+                StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED if role == Role::End => {
+                    anyhow!(
+                        "{server} has no end endpoint ({status}: {reason}) — ending streams is a Herald extension; is it a Herald hub's URL (ending in /.well-known/mercure)? Set it with --hub or HERALD_HUB"
+                    )
+                }
                 StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED if role != Role::Stream => {
                     anyhow!(
                         "{server} answered {status}: {reason} — is it the hub URL (ending in /.well-known/mercure)? Set it with --hub or HERALD_HUB"

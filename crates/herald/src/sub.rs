@@ -95,7 +95,7 @@ pub(crate) async fn run(options: SubOptions) -> anyhow::Result<()> {
         // Errors name the hub as the user gave it, not with our query appended.
         let shown = match role {
             Role::Subscribe => options.hub.clone(),
-            Role::Publish | Role::Stream => url.to_string(),
+            Role::Publish | Role::End | Role::Stream => url.to_string(),
         };
         tokio::spawn(async move {
             while let Some(item) = events.next().await {

@@ -1,12 +1,14 @@
-//! `herald sub` and `herald pub` against a real `herald serve --memory --dev`, checking the
-//! exact output, the exit codes and the one-line errors.
+//! `herald sub`, `herald pub` and `herald end` against a real `herald serve --memory --dev`,
+//! checking the exact output, the exit codes and the one-line errors.
 
 use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use herald_client::{Publication, Publisher};
+use herald_testkit::{RawStream, encode, raw};
 
 const HERALD: &str = env!("CARGO_BIN_EXE_herald");
 const SECRET: &str = "cli-test-secret-long-enough-for-hs256";
@@ -16,6 +18,8 @@ struct Serve {
     child: Child,
     /// Keeps reading the hub's stdout: a closed pipe would make its next `println!` panic.
     _stdout: mpsc::Receiver<String>,
+    /// Where it listens, for raw HTTP.
+    addr: SocketAddr,
     hub: String,
     token: String,
 }
@@ -56,6 +60,7 @@ impl Serve {
         Serve {
             child,
             _stdout: lines,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
             hub: format!("http://127.0.0.1:{port}/.well-known/mercure"),
             token,
         }
@@ -309,6 +314,73 @@ fn pub_reads_the_data_from_stdin() {
 }
 
 #[test]
+fn end_sends_the_final_event_closes_the_stream_and_new_subscribes_get_204() {
+    let serve = Serve::start();
+    let runtime = runtime();
+    let topic = "https://example.com/clients/7";
+    let path = format!("/.well-known/mercure?match={}", encode(topic));
+    let mut stream = runtime.block_on(RawStream::open(serve.addr, &path, &[]));
+    assert_eq!(stream.status, 200);
+    // The stream's first frame: from here on the subscriber is registered.
+    runtime.block_on(stream.read_until("retry: 100\n\n"));
+
+    let end = serve.run(&[
+        "end", topic, "--type", "bye", "--data", "done", "--id", "end-1",
+    ]);
+
+    assert!(end.status.success(), "{}", stderr(&end));
+    assert_eq!(
+        stdout(&end),
+        "{\"closed\":1,\"ended_for_seconds\":3600,\"topics\":[\"https://example.com/clients/7\"]}\n"
+    );
+    assert_eq!(
+        runtime.block_on(stream.read_to_end()),
+        "id: end-1\nevent: bye\ndata: done\n\n",
+        "the final event, then the end of the stream"
+    );
+    let again = runtime.block_on(raw::request(serve.addr, "GET", &path, &[], b""));
+    assert_eq!(again.status, 204);
+    assert!(again.body.is_empty(), "{}", again.text());
+    let sub = serve.run(&["sub", "--match", topic]);
+    assert!(sub.status.success(), "{}", stderr(&sub));
+    assert!(stdout(&sub).is_empty(), "{}", stdout(&sub));
+}
+
+#[test]
+fn end_refusals_are_one_line_saying_what_to_do() {
+    let serve = Serve::start();
+
+    let anonymous = serve
+        .command(&["end", "/t", "--type", "bye"])
+        .env_remove("HERALD_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let not_the_hub_url = format!("http://{}/mercure", serve.addr);
+    let wrong_url = serve.run(&["end", "--hub", &not_the_hub_url, "/t"]);
+
+    assert_eq!(anonymous.status.code(), Some(1));
+    let anonymous = stderr(&anonymous);
+    let prefix = format!(
+        "herald: the hub at {} refused the request (401 Unauthorized): ",
+        serve.hub
+    );
+    assert!(anonymous.starts_with(&prefix), "{anonymous}");
+    assert!(
+        anonymous.contains("`herald token --publish TOPIC`"),
+        "{anonymous}"
+    );
+    assert_eq!(anonymous.lines().count(), 1, "{anonymous}");
+    assert_eq!(wrong_url.status.code(), Some(1));
+    let wrong_url = stderr(&wrong_url);
+    let prefix =
+        format!("herald: the hub at {not_the_hub_url} has no end endpoint (404 Not Found: ");
+    assert!(wrong_url.starts_with(&prefix), "{wrong_url}");
+    assert!(wrong_url.contains("--hub or HERALD_HUB"), "{wrong_url}");
+    assert_eq!(wrong_url.lines().count(), 1, "{wrong_url}");
+}
+
+#[test]
 fn an_unreachable_hub_is_one_line_saying_what_to_do() {
     let hub = format!("http://127.0.0.1:{}/.well-known/mercure", free_port());
     let expected = format!(
@@ -317,6 +389,7 @@ fn an_unreachable_hub_is_one_line_saying_what_to_do() {
     for args in [
         vec!["pub", "--hub", &hub, "/t", "--data", "x"],
         vec!["sub", "--hub", &hub, "/t"],
+        vec!["end", "--hub", &hub, "/t"],
     ] {
         let output = Command::new(HERALD)
             .args(&args)
@@ -404,6 +477,8 @@ fn bad_arguments_are_refused_before_anything_is_sent() {
     ]);
     let bad_every = run(&["pub", "--hub", &hub, "/t", "--every", "soon"]);
     let no_target = run(&["sub", "--hub", &hub]);
+    let end_no_topic = run(&["end", "--hub", &hub, "--type", "bye"]);
+    let end_id_alone = run(&["end", "--hub", &hub, "/t", "--id", "x"]);
     let bad_hub = run(&["pub", "--hub", "not a url", "/t", "--data", "x"]);
     let missing_file = run(&[
         "pub",
@@ -414,7 +489,15 @@ fn bad_arguments_are_refused_before_anything_is_sent() {
         "/nonexistent/data",
     ]);
 
-    for output in [&no_topic, &count_alone, &both_data, &bad_every, &no_target] {
+    for output in [
+        &no_topic,
+        &count_alone,
+        &both_data,
+        &bad_every,
+        &no_target,
+        &end_no_topic,
+        &end_id_alone,
+    ] {
         assert_eq!(output.status.code(), Some(2), "{}", stderr(output));
     }
     assert!(
