@@ -344,11 +344,16 @@ impl Hub {
 
     /// Opens a subscription: registers the subscriber (from this instant it receives every
     /// dispatched update), then resolves where replay starts.
+    ///
+    /// On an ended topic, a client resuming from before the end first gets what it missed,
+    /// the final event included, and then the stream closes; with nothing missed (or no
+    /// resume) the answer is [`OpenError::Ended`] (204).
     pub async fn open(&self, request: OpenRequest) -> Result<Opened, OpenError> {
         if self.inner.shutting_down.load(Ordering::Acquire) {
             return Err(OpenError::ShuttingDown);
         }
-        if self.is_ended(&request.subscriptions) {
+        let ended = self.is_ended(&request.subscriptions);
+        if ended && !self.missed_before_end(&request).await? {
             return Err(OpenError::Ended);
         }
         let config = &self.inner.config;
@@ -379,6 +384,9 @@ impl Hub {
             .fetch_add(1, Ordering::Relaxed);
         // From here on the stream owns the registration: dropping it unregisters.
         let mut stream = SubscriptionStream::new(self.clone(), subscriber.clone(), head);
+        if ended {
+            stream.end_after_replay();
+        }
         if config.subscription_events {
             self.subscription_events(&subscriber, true);
         }
@@ -416,6 +424,37 @@ impl Hub {
             stream,
             resumed_from,
         })
+    }
+
+    /// Whether history holds an update for these subscriptions after the resume point (an
+    /// unknown id counts as before everything retained). Reads batch by batch until it finds
+    /// one: only clients coming back to an ended stream pay for it.
+    async fn missed_before_end(&self, request: &OpenRequest) -> Result<bool, StoreError> {
+        let store = &self.inner.store;
+        let mut after = match &request.resume {
+            Resume::Live => return Ok(false),
+            Resume::Earliest => 0,
+            Resume::After(id) => store.position(id).await?.unwrap_or(0),
+        };
+        let probe = Subscriber {
+            key: 0,
+            id: String::new(),
+            subscriptions: request.subscriptions.clone(),
+            claims: request.claims.clone(),
+            queue: SubscriberQueue::new(1, 1),
+            deadline: None,
+        };
+        let batch = self.inner.config.replay_batch.max(1);
+        loop {
+            let updates = store.read_after(after, batch).await?;
+            if updates.iter().any(|update| probe.wants(update)) {
+                return Ok(true);
+            }
+            match updates.last() {
+                Some(last) if updates.len() == batch => after = last.seq,
+                _ => return Ok(false),
+            }
+        }
     }
 
     /// Removes a subscriber; called when its stream is dropped.

@@ -66,6 +66,9 @@ pub struct SubscriptionStream {
     ready: VecDeque<Bytes>,
     /// No more frames after `ready` drains.
     finished: bool,
+    /// Close (as ended) once replay has caught up instead of going live: the client is
+    /// catching up on a stream that was ended while it was away.
+    end_after_replay: bool,
 }
 
 impl std::fmt::Debug for SubscriptionStream {
@@ -91,7 +94,13 @@ impl SubscriptionStream {
             mode: Mode::Live,
             ready,
             finished: false,
+            end_after_replay: false,
         }
+    }
+
+    /// Makes the stream close, as ended, once replay has caught up.
+    pub(crate) fn end_after_replay(&mut self) {
+        self.end_after_replay = true;
     }
 
     pub(crate) fn set_cursor(&mut self, cursor: Cursor) {
@@ -210,7 +219,9 @@ impl SubscriptionStream {
                                     self.ready.push_back(update.frame.clone());
                                 }
                             }
-                            if caught_up {
+                            if caught_up && self.end_after_replay {
+                                self.close(CloseReason::Ended(None));
+                            } else if caught_up {
                                 self.mode = Mode::Live;
                             }
                         }

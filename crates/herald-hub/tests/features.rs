@@ -231,6 +231,42 @@ async fn ending_a_topic_sends_a_final_event_then_204() {
     assert_eq!(reopened.status, 200);
 }
 
+/// Regression: a client away while its stream was ended came back with an older id and got
+/// 204 at once, never seeing what it missed nor the final event.
+#[tokio::test]
+async fn client_away_during_the_end_gets_what_it_missed_then_204() {
+    let hub = TestHub::start().await;
+    let topic = "https://example.com/clients/8";
+    let query = format!("match={}", encode(topic));
+    hub.publish_numbered(topic, 1..=2).await;
+    let token = hub.publisher_token();
+    let answer = hub
+        .post_form(
+            "/.well-known/mercure/end",
+            &format!("topic={}&type=bye&id=last&data=done", encode(topic)),
+            &[("Authorization", &format!("Bearer {token}"))],
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+
+    let mut back = hub.subscribe(&query, &[("Last-Event-ID", "1")]).await;
+    assert_eq!(back.status, 200);
+    assert_eq!(
+        back.read_to_end().await,
+        "retry: 500\n\nid: 2\ndata: u2\n\nid: last\nevent: bye\ndata: done\n\n"
+    );
+    // Having seen the end, the browser's next attempt stops it.
+    let after_the_end = hub
+        .get(
+            &format!("/.well-known/mercure?{query}"),
+            &[("Last-Event-ID", "last")],
+        )
+        .await;
+    assert_eq!(after_the_end.status, 204);
+    let without_an_id = hub.get(&format!("/.well-known/mercure?{query}"), &[]).await;
+    assert_eq!(without_an_id.status, 204);
+}
+
 #[tokio::test]
 async fn ending_needs_publish_rights() {
     let hub = TestHub::start().await;
