@@ -39,10 +39,10 @@ export function tempDir(prefix) {
 }
 
 /**
- * Starts a program that prints `… listening on http://ADDR` when ready (the hub, or an
+ * Starts a program that prints `… listening on http(s)://ADDR` when ready (the hub, or an
  * example), and resolves with its URL, the dev `TOKEN` it printed (if any), and `stop()`.
  */
-export function startProcess(bin, args, { env = {}, readyPattern = /listening on (http:\/\/\S+)/i } = {}) {
+export function startProcess(bin, args, { env = {}, readyPattern = /listening on (https?:\/\/\S+)/i } = {}) {
   return new Promise((resolveStart, reject) => {
     const child = spawn(bin, args, {
       env: { ...process.env, HERALD_LOG: process.env.HERALD_LOG ?? 'warn', ...env },
@@ -105,8 +105,11 @@ export function stopChild(child) {
   });
 }
 
-/** Launches Chromium headless with a fresh profile; `close()` also removes the profile. */
-export async function launchBrowser() {
+/**
+ * Launches Chromium headless with a fresh profile; `close()` also removes the profile.
+ * `args` are extra command-line flags (e.g. to trust a test certificate).
+ */
+export async function launchBrowser({ args = [] } = {}) {
   const profile = tempDir('herald-e2e-profile-');
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -115,6 +118,7 @@ export async function launchBrowser() {
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
       '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic',
+      ...args,
     ],
   });
   return {
