@@ -18,20 +18,22 @@ fn binary() -> &'static Path {
 
 /// Starts `count` nodes of one cluster on `redis`.
 fn nodes(redis: &str, cluster: &str, count: usize) -> Vec<HubProcess> {
+    nodes_with(redis, cluster, count, &[])
+}
+
+/// Starts `count` nodes of one cluster on `redis`, with `extra` options.
+fn nodes_with(redis: &str, cluster: &str, count: usize, extra: &[&str]) -> Vec<HubProcess> {
+    let mut args = vec![
+        "--transport",
+        redis,
+        "--cluster-name",
+        cluster,
+        "--heartbeat",
+        "1s",
+    ];
+    args.extend_from_slice(extra);
     (0..count)
-        .map(|_| {
-            HubProcess::start(
-                binary(),
-                &[
-                    "--transport",
-                    redis,
-                    "--cluster-name",
-                    cluster,
-                    "--heartbeat",
-                    "1s",
-                ],
-            )
-        })
+        .map(|_| HubProcess::start(binary(), &args))
         .collect()
 }
 
@@ -117,6 +119,41 @@ async fn clients_of_a_killed_node_resume_on_another_with_no_gap() {
             .await
             .contains("id: ")
     );
+}
+
+#[tokio::test]
+async fn subscription_events_reach_watchers_on_every_node() {
+    let Some(redis) = redis_url() else { return };
+    let cluster = ClusterName::new("events", &redis);
+    let [a, b]: [HubProcess; 2] = nodes_with(&redis, &cluster.name, 2, &["--subscription-events"])
+        .try_into()
+        .ok()
+        .unwrap();
+    let watcher_token = format!("Bearer {}", token(&[], &["*"]));
+    let pattern = encode("/.well-known/mercure/subscriptions/:type/:match/:subscriber");
+    let mut watcher_on_a = a
+        .subscribe(
+            &format!("match_urlpattern={pattern}"),
+            &[("Authorization", &watcher_token)],
+        )
+        .await;
+    assert_eq!(watcher_on_a.status, 200);
+
+    let subscriber_on_b = b.subscribe(&topic_query(), &[]).await;
+    let mut connected = watcher_on_a.next_event().await;
+    while !connected.contains(TOPIC) {
+        connected = watcher_on_a.next_event().await;
+    }
+    assert!(connected.contains("event: mercure\n"), "{connected}");
+    assert!(connected.contains("\"active\":true"), "{connected}");
+
+    drop(subscriber_on_b);
+    // Node B notices the closed connection on its next write at the latest (a heartbeat).
+    let mut disconnected = watcher_on_a.next_event().await;
+    while !disconnected.contains(TOPIC) {
+        disconnected = watcher_on_a.next_event().await;
+    }
+    assert!(disconnected.contains("\"active\":false"), "{disconnected}");
 }
 
 #[tokio::test]
