@@ -170,6 +170,25 @@ impl HubProcess {
         })
     }
 
+    /// Stops the process (SIGSTOP) as an overloaded or paused machine would: it holds its
+    /// connections but does nothing until [`HubProcess::resume`].
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused process run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill {signal} failed");
+    }
+
     /// Kills the process with SIGKILL (no graceful shutdown) and waits for it.
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -157,6 +157,26 @@ async fn subscription_events_reach_watchers_on_every_node() {
 }
 
 #[tokio::test]
+async fn a_paused_node_holds_nobody_back_and_catches_up_when_it_resumes() {
+    let Some(redis) = redis_url() else { return };
+    let cluster = ClusterName::new("slow", &redis);
+    let [a, b, c]: [HubProcess; 3] = nodes(&redis, &cluster.name, 3).try_into().ok().unwrap();
+    let mut on_b = b.subscribe(&topic_query(), &[]).await;
+    let mut on_c = c.subscribe(&topic_query(), &[]).await;
+
+    b.pause();
+    a.publish_numbered(TOPIC, 1..=5).await;
+    for id in 1..=5 {
+        assert_eq!(on_c.next_event().await, numbered(id));
+    }
+    b.resume();
+    // B reads the log from where it stopped: everything, in order, once.
+    for id in 1..=5 {
+        assert_eq!(on_b.next_event().await, numbered(id));
+    }
+}
+
+#[tokio::test]
 async fn ending_a_topic_on_one_node_ends_its_streams_on_every_node() {
     let Some(redis) = redis_url() else { return };
     let cluster = ClusterName::new("end", &redis);
