@@ -7,10 +7,9 @@
 
 use std::io::Write;
 
-use anyhow::anyhow;
-use herald_client::{Publication, Publisher};
+use herald_client::Publication;
 
-use crate::publish::{DEFAULT_HUB, Role, explain};
+use crate::publish::{PublishTarget, Role, explain};
 
 /// Options of `herald end`.
 #[derive(Debug, clap::Args)]
@@ -23,12 +22,8 @@ stream on it. The token needs the publish grant on every topic. For example:
   herald end https://example.com/clients/7 --type bye --data done")]
 #[command(group(clap::ArgGroup::new("final_event").args(["data", "event_type"]).multiple(true)))]
 pub(crate) struct EndOptions {
-    /// The hub's URL.
-    #[arg(long, env = "HERALD_HUB", default_value = DEFAULT_HUB)]
-    hub: String,
-    /// Access token with a publish grant for the topics (e.g. from `herald token --publish`).
-    #[arg(long, env = "HERALD_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    #[command(flatten)]
+    target: PublishTarget,
     /// Topics whose streams end.
     #[arg(required = true, value_name = "TOPIC")]
     topics: Vec<String>,
@@ -48,13 +43,7 @@ pub(crate) struct EndOptions {
 
 /// Ends the topics' streams and prints the hub's answer.
 pub(crate) async fn run(options: EndOptions) -> anyhow::Result<()> {
-    let mut builder = Publisher::builder(&options.hub);
-    if let Some(token) = &options.token {
-        builder = builder.bearer(token);
-    }
-    let publisher = builder
-        .build()
-        .map_err(|error| anyhow!("--hub {:?}: {error}", options.hub))?;
+    let publisher = options.target.publisher()?;
     let publication = Publication {
         topics: options.topics,
         data: options.data,

@@ -34,12 +34,8 @@ failed publish stops the ticker. For example:
 
   herald pub /ticks --every 1s --count 10 --data 'tick at {time}'")]
 pub(crate) struct PubOptions {
-    /// The hub's URL.
-    #[arg(long, env = "HERALD_HUB", default_value = DEFAULT_HUB)]
-    hub: String,
-    /// Access token with a publish grant for the topics (e.g. from `herald token --publish`).
-    #[arg(long, env = "HERALD_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    #[command(flatten)]
+    target: PublishTarget,
     /// Topic of the update; more topics are alternates of the first.
     #[arg(required = true, value_name = "TOPIC")]
     topics: Vec<String>,
@@ -69,16 +65,34 @@ pub(crate) struct PubOptions {
     count: Option<u64>,
 }
 
+/// Where `herald pub` and `herald end` send their requests, and with which token.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PublishTarget {
+    /// The hub's URL.
+    #[arg(long, env = "HERALD_HUB", default_value = DEFAULT_HUB)]
+    hub: String,
+    /// Access token with a publish grant for the topics (e.g. from `herald token --publish`).
+    #[arg(long, env = "HERALD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl PublishTarget {
+    /// A publisher for this hub and token; a bad `--hub` is a one-line error.
+    pub(crate) fn publisher(&self) -> anyhow::Result<Publisher> {
+        let mut builder = Publisher::builder(&self.hub);
+        if let Some(token) = &self.token {
+            builder = builder.bearer(token);
+        }
+        builder
+            .build()
+            .map_err(|error| anyhow!("--hub {:?}: {error}", self.hub))
+    }
+}
+
 /// Publishes, printing each id on its own line.
 pub(crate) async fn run(options: PubOptions) -> anyhow::Result<()> {
     let data = read_data(&options)?;
-    let mut builder = Publisher::builder(&options.hub);
-    if let Some(token) = &options.token {
-        builder = builder.bearer(token);
-    }
-    let publisher = builder
-        .build()
-        .map_err(|error| anyhow!("--hub {:?}: {error}", options.hub))?;
+    let publisher = options.target.publisher()?;
     let template = Publication {
         topics: options.topics.clone(),
         data,
