@@ -15,7 +15,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SCALE=${SCALE:-1}
-scale() { python3 -c "import sys; print(max(1, int(round(float(sys.argv[1]) * float(sys.argv[2])))))" "$1" "$SCALE"; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 SUBS_BURST=${SUBS_BURST:-$(scale 10000)}
 EVENTS_BURST=${EVENTS_BURST:-100}
 SUBS_STEADY_BIG=${SUBS_STEADY_BIG:-$(scale 10000)}
@@ -56,14 +57,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_port() {
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing listens on 127.0.0.1:$1" >&2
-    return 1
-}
 
 cat >"$WORK/nginx/nginx.conf" <<EOF
 worker_processes 2;
