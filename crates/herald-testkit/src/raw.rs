@@ -1,10 +1,10 @@
 //! HTTP/1.1 by hand, so tests see exactly what the hub writes.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
 
 /// How long a test waits for bytes before failing.
@@ -82,6 +82,33 @@ fn parse_head(buffer: &[u8]) -> Option<(u16, Headers, usize)> {
         })
         .collect();
     Some((status, headers, end))
+}
+
+/// Connects to `addr` from the loopback address `source` (any of 127.0.0.0/8 works on
+/// Linux), so a test can be several clients as far as per-address limits go.
+pub async fn connect_from(addr: SocketAddr, source: IpAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::new(source, 0))
+        .unwrap_or_else(|error| panic!("bind {source}: {error}"));
+    socket.connect(addr).await.expect("connect")
+}
+
+/// Reads until the server closes the connection (or [`WAIT`] passes, which fails the test);
+/// returns every byte received.
+pub async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut buffer = Vec::new();
+    match timeout(WAIT, stream.read_to_end(&mut buffer)).await {
+        Ok(Ok(_)) => {}
+        // A reset after the answer still ends the exchange.
+        Ok(Err(error)) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Ok(Err(error)) => panic!("read: {error}"),
+        Err(_) => panic!(
+            "the server kept the connection open; got {:?}",
+            String::from_utf8_lossy(&buffer)
+        ),
+    }
+    buffer
 }
 
 /// Sends one request with `Connection: close` and reads the whole response.
@@ -177,7 +204,13 @@ pub struct RawStream {
 impl RawStream {
     /// Sends a GET for `path` and reads the response head.
     pub async fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> RawStream {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        Self::open_on(stream, path, headers).await
+    }
+
+    /// [`RawStream::open`] on a connection made by the caller (from another source address,
+    /// with a small receive buffer, …).
+    pub async fn open_on(mut stream: TcpStream, path: &str, headers: &[(&str, &str)]) -> RawStream {
         stream
             .write_all(&request_bytes("GET", path, headers, b"", false))
             .await
