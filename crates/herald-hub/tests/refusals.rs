@@ -587,6 +587,17 @@ async fn bad_tokens_are_401_invalid_token_on_every_path() {
     watcher.assert_nothing_since(&hub, "the bad tokens").await;
 }
 
+/// A row of the presentation table: what is tried, the request headers, the expected status,
+/// the expected RFC 6750 error code (none when no token counts as presented), and a fragment
+/// of the expected message.
+type Presentation<'a> = (
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    u16,
+    Option<&'a str>,
+    &'a str,
+);
+
 #[tokio::test]
 async fn token_presentations_header_and_cookie_variants() {
     let hub = TestHub::builder()
@@ -605,7 +616,7 @@ async fn token_presentations_header_and_cookie_variants() {
     let garbage = format!("{name}=garbage");
     let empty = format!("{name}=");
     // (what, headers, status, error code in the challenge, fragment of the message)
-    let rows: Vec<(&str, Vec<(&str, &str)>, u16, Option<&str>, &str)> = vec![
+    let rows: Vec<Presentation> = vec![
         (
             "two Authorization headers",
             vec![("Authorization", &bearer), ("Authorization", &bearer)],

@@ -103,12 +103,40 @@ pub async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
         // A reset after the answer still ends the exchange.
         Ok(Err(error)) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
         Ok(Err(error)) => panic!("read: {error}"),
-        Err(_) => panic!(
-            "the server kept the connection open; got {:?}",
-            String::from_utf8_lossy(&buffer)
-        ),
+        Err(_) => panic!("the server kept the connection open; got {}", tail(&buffer)),
     }
     buffer
+}
+
+/// Reads from `stream` into `received` until it contains `needle`; fails after `wait` or if
+/// the server closes first.
+pub async fn read_until_contains(
+    stream: &mut TcpStream,
+    received: &mut Vec<u8>,
+    needle: &[u8],
+    wait: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + wait;
+    while find(received, needle).is_none() {
+        let mut chunk = [0u8; 16384];
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no {:?} in time; got {}",
+                    String::from_utf8_lossy(needle),
+                    tail(received)
+                )
+            })
+            .expect("read");
+        assert!(
+            read > 0,
+            "closed before {:?}; got {}",
+            String::from_utf8_lossy(needle),
+            tail(received)
+        );
+        received.extend_from_slice(&chunk[..read]);
+    }
 }
 
 /// Sends one request with `Connection: close` and reads the whole response.
@@ -277,7 +305,12 @@ impl RawStream {
     /// Reads until the body received so far contains `needle`; returns everything up to
     /// and including it (and keeps the rest). Panics after [`WAIT`].
     pub async fn read_until(&mut self, needle: &str) -> String {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        self.read_until_within(needle, WAIT).await
+    }
+
+    /// [`RawStream::read_until`] with another bound than [`WAIT`] (for tests under load).
+    pub async fn read_until_within(&mut self, needle: &str, wait: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             if let Some(at) = find(&self.body, needle.as_bytes()) {
                 let taken: Vec<u8> = self.body.drain(..at + needle.len()).collect();
@@ -286,8 +319,8 @@ impl RawStream {
             let now = tokio::time::Instant::now();
             assert!(
                 now < deadline && !self.closed,
-                "no {needle:?} in the stream; got {:?} (closed: {})",
-                String::from_utf8_lossy(&self.body),
+                "no {needle:?} in the stream; got {} (closed: {})",
+                tail(&self.body),
                 self.closed
             );
             self.read_more(deadline - now).await;
@@ -296,8 +329,13 @@ impl RawStream {
 
     /// Reads the next complete event (up to a blank line), skipping heartbeat lines.
     pub async fn next_event(&mut self) -> String {
+        self.next_event_within(WAIT).await
+    }
+
+    /// [`RawStream::next_event`] waiting up to `wait` for each read.
+    pub async fn next_event_within(&mut self, wait: Duration) -> String {
         loop {
-            let event = self.read_until("\n\n").await;
+            let event = self.read_until_within("\n\n", wait).await;
             let trimmed: String = event
                 .lines()
                 .filter(|line| *line != ":" && !line.is_empty())
@@ -329,12 +367,25 @@ impl RawStream {
             let now = tokio::time::Instant::now();
             assert!(
                 now < deadline,
-                "stream did not end; got {:?}",
-                String::from_utf8_lossy(&self.body)
+                "stream did not end; got {}",
+                tail(&self.body)
             );
             self.read_more(deadline - now).await;
         }
         String::from_utf8(std::mem::take(&mut self.body)).expect("utf-8 stream")
+    }
+}
+
+/// The last bytes of `received`, for failure messages that must stay readable when a
+/// stream carried megabytes.
+fn tail(received: &[u8]) -> String {
+    const SHOWN: usize = 600;
+    let start = received.len().saturating_sub(SHOWN);
+    let shown = String::from_utf8_lossy(&received[start..]);
+    if start == 0 {
+        format!("{shown:?}")
+    } else {
+        format!("[{} bytes, last {SHOWN}:] {shown:?}", received.len())
     }
 }
 

@@ -1,12 +1,12 @@
 //! `POST /.well-known/mercure`: publishing an update.
 //!
-//! Order of checks: the token (401), then the body (413, 400), then the token's grants on
+//! Order of checks: the token (401), then the body (408, 413, 400), then the token's grants on
 //! every topic (403), so nothing is dispatched unless every topic is allowed. A 200 answer
 //! carries the update's id and means the update is in history.
 
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
-use http::{Request, Response, StatusCode};
+use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
@@ -78,7 +78,24 @@ pub(crate) async fn authorized_update(
         }
     }
     let limit = hub.config().max_body;
-    let body = match Limited::new(request.into_body(), limit).collect().await {
+    let deadline = hub.config().body_read_timeout;
+    let http1 = request.version() <= Version::HTTP_11;
+    let reading = Limited::new(request.into_body(), limit).collect();
+    let Ok(read) = tokio::time::timeout(deadline, reading).await else {
+        let mut response = text(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request body did not arrive within {deadline:?}"),
+        );
+        if http1 {
+            // The rest of the body may still come: the connection cannot carry another
+            // request after it.
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        return Err(response);
+    };
+    let body = match read {
         Ok(collected) => collected.to_bytes(),
         Err(error) => {
             if error
