@@ -6,7 +6,9 @@
 //! - [`Watcher`]: a subscriber to everything that proves nothing reached it (no refused update
 //!   dispatched, nothing injected) and that the hub still publishes and delivers.
 //! - [`raise_fd_limit`]: for tests that hold thousands of sockets.
+//! - [`process::HubProcess`]: a real `herald serve` process, to restart or `SIGKILL`.
 
+pub mod process;
 pub mod raw;
 
 use std::net::SocketAddr;

@@ -150,6 +150,33 @@ pub async fn request(
     send_raw(addr, &request_bytes(method, path, headers, body, true)).await
 }
 
+/// [`request`], but `None` instead of a panic when the server cannot be reached or closes
+/// before a complete response (for tests where the server may be killed at any moment).
+pub async fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<RawResponse> {
+    let mut stream = TcpStream::connect(addr).await.ok()?;
+    stream
+        .write_all(&request_bytes(method, path, headers, body, true))
+        .await
+        .ok()?;
+    let mut buffer = Vec::new();
+    timeout(WAIT, stream.read_to_end(&mut buffer))
+        .await
+        .ok()?
+        .ok()?;
+    let response = parse_response(&buffer)?;
+    // A response cut short by the crash has fewer body bytes than announced.
+    match response.header("content-length") {
+        Some(length) if length.parse::<usize>().ok()? != response.body.len() => None,
+        _ => Some(response),
+    }
+}
+
 /// Sends arbitrary bytes and reads until the server closes; parses one response.
 pub async fn send_raw(addr: SocketAddr, bytes: &[u8]) -> RawResponse {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
