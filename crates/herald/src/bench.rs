@@ -275,6 +275,7 @@ struct Report {
     hub_rss_before_kb: Option<u64>,
     hub_rss_after_connect_kb: Option<u64>,
     hub_rss_per_subscriber_bytes: Option<f64>,
+    hub_rss_end_kb: Option<u64>,
     bench_cpu_seconds: Option<f64>,
     idle_seconds: Option<f64>,
     fd_limit: u64,
@@ -364,6 +365,9 @@ impl Report {
             "hub RSS per subscriber {}",
             opt(self.hub_rss_per_subscriber_bytes, " bytes")
         );
+        if let (Some(connected), Some(end)) = (self.hub_rss_after_connect_kb, self.hub_rss_end_kb) {
+            println!("hub RSS                {connected} KiB connected, {end} KiB at the end");
+        }
         println!(
             "bench CPU              {}",
             opt(self.bench_cpu_seconds, " s")
@@ -451,6 +455,8 @@ async fn measure(
         publish_all(options, addr, host, shared, &per_topic, &mut report).await?;
     }
 
+    // After publishing: with stalled subscribers, what their backed-up streams hold.
+    report.hub_rss_end_kb = sum_pids(&options.hub_pid, read_rss_kb);
     if let (Some(start), Some(end)) = (hub_cpu_start, sum_pids(&options.hub_pid, cpu_seconds)) {
         report.hub_cpu_seconds = Some(end - start);
     }
