@@ -331,7 +331,12 @@ const STALLED_MARKER: &str = "urn:herald-test:stalled";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_subscribers_stay_bounded_and_never_hold_back_the_others() {
-    raise_fd_limit(8192);
+    // 1200 client sockets and 1200 hub sockets in this one process.
+    let limit = raise_fd_limit(8192);
+    assert!(
+        limit >= 4096,
+        "this test needs 4096 open files; the limit is {limit}"
+    );
     let hub = TestHub::builder()
         .config(|config| {
             // Small queues so the stalled subscribers overflow after little traffic.
