@@ -35,6 +35,9 @@ pub struct HubConfig {
     pub queue_bytes: usize,
     /// Largest accepted publish body, in bytes (413 above).
     pub max_body: usize,
+    /// How long a publisher may take to send its body once the head is in (408 after):
+    /// a client trickling a large body must not hold a connection and a handler forever.
+    pub body_read_timeout: Duration,
     /// Most `topic` fields in one publish (413 above).
     pub max_topics: usize,
     /// Most selectors in one subscribe request (400 above).
@@ -45,6 +48,14 @@ pub struct HubConfig {
     pub subscription_events: bool,
     /// Updates read from history per replay step.
     pub replay_batch: usize,
+    /// Most connections open at once, counted per accepted TCP connection whatever it
+    /// carries; further connections are answered 503 with `Retry-After`. `None`: no limit
+    /// (`herald serve` sets one below its open-file limit).
+    pub max_connections: Option<usize>,
+    /// Most connections open at once from one peer IP address; further ones are answered 429
+    /// with `Retry-After`. `None` (the default): no limit, as behind a reverse proxy every
+    /// connection comes from the proxy's address.
+    pub max_connections_per_ip: Option<usize>,
     /// Serve the home page, dashboard and playground (`/`, `/dashboard`, `/playground`,
     /// `/assets/…`) and the dashboard's `/herald/stats` stream.
     pub pages: bool,
@@ -76,12 +87,15 @@ impl HubConfig {
             queue_frames: 1024,
             queue_bytes: 1 << 20,
             max_body: 1 << 20,
+            body_read_timeout: Duration::from_secs(30),
             max_topics: 64,
             max_selectors: 64,
             ended_ttl: Duration::from_secs(3600),
             subscription_events: false,
             replay_batch: 512,
             pages: true,
+            max_connections: None,
+            max_connections_per_ip: None,
         }
     }
 

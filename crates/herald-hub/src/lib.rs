@@ -36,5 +36,5 @@ pub mod uri_template;
 
 pub use config::HubConfig;
 pub use hub::{Hub, PublishError, Resume};
-pub use queue::CloseReason;
+pub use queue::{CloseReason, QueueHeld};
 pub use update::{Update, UpdateFields};

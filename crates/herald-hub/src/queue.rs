@@ -31,6 +31,20 @@ pub enum CloseReason {
     Lagged,
 }
 
+/// What a subscriber's queue holds at one instant ([`Subscriber::queue_held`]).
+///
+/// [`Subscriber::queue_held`]: crate::subscriber::Subscriber::queue_held
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueHeld {
+    /// Frames waiting for the connection.
+    pub frames: usize,
+    /// Bytes in those frames (bounded by [`HubConfig::queue_bytes`](crate::HubConfig)).
+    pub bytes: usize,
+    /// The queue overflowed and holds nothing more: the connection will catch up from
+    /// history when it next reads, or be closed if history no longer reaches back.
+    pub overflowed: bool,
+}
+
 /// What the connection finds when it looks at its queue.
 #[derive(Debug)]
 pub(crate) enum Drained {
@@ -151,6 +165,16 @@ impl SubscriberQueue {
         }
     }
 
+    /// What is held now, for diagnostics and tests.
+    pub(crate) fn held(&self) -> QueueHeld {
+        let state = self.lock();
+        QueueHeld {
+            frames: state.frames.len(),
+            bytes: state.bytes,
+            overflowed: state.overflowed,
+        }
+    }
+
     /// Whether the stream was closed by the hub.
     pub(crate) fn is_closed(&self) -> bool {
         self.lock().closed.is_some()
@@ -214,6 +238,32 @@ mod tests {
         assert!(matches!(queue.drain(Waker::noop()), Drained::Empty));
         queue.push(6, &frame);
         assert_eq!(frames(queue.drain(Waker::noop())), vec![6]);
+    }
+
+    #[test]
+    fn an_overflowed_queue_holds_nothing_until_drained() {
+        let queue = SubscriberQueue::new(2, 1 << 20);
+        let frame = Bytes::from_static(b"data: x\n\n");
+        queue.push(1, &frame);
+        assert_eq!(
+            queue.held(),
+            QueueHeld {
+                frames: 1,
+                bytes: frame.len(),
+                overflowed: false
+            }
+        );
+        for seq in 2..=100 {
+            queue.push(seq, &frame);
+        }
+        assert_eq!(
+            queue.held(),
+            QueueHeld {
+                frames: 0,
+                bytes: 0,
+                overflowed: true
+            }
+        );
     }
 
     #[test]

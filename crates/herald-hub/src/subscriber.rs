@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::auth::Claims;
-use crate::queue::SubscriberQueue;
+use crate::queue::{QueueHeld, SubscriberQueue};
 use crate::selector::Selector;
 use crate::update::Update;
 
@@ -54,6 +54,12 @@ impl Subscriber {
                 .any(|topic| subscription.selector.matches(topic))
         });
         routed && self.may_read(update)
+    }
+
+    /// What its queue holds now: a subscriber that does not read holds at most the
+    /// configured frames and bytes, and nothing once it has overflowed.
+    pub fn queue_held(&self) -> QueueHeld {
+        self.queue.held()
     }
 
     /// Whether the subscriber's token lets it read `update` (always true for public ones).

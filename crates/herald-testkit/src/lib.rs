@@ -3,17 +3,23 @@
 //! - [`TestHub`]: a real hub serving on `127.0.0.1:0`, with a memory or redb store.
 //! - [`raw`]: HTTP/1.1 over a plain `TcpStream`, so tests assert the exact bytes on the wire
 //!   (including a de-chunked event stream, [`raw::RawStream`]).
-//! - [`process`]: `herald serve` processes ([`process::HubProcess`]) and a `redis-server`
-//!   the test owns, for cluster and crash tests.
+//! - [`Watcher`]: a subscriber to everything that proves nothing reached it (no refused update
+//!   dispatched, nothing injected) and that the hub still publishes and delivers.
+//! - [`raise_fd_limit`]: for tests that hold thousands of sockets.
+//! - [`process`]: real `herald serve` processes ([`process::HubProcess`]) to restart,
+//!   `SIGKILL` or pause, and `redis-server` processes the test owns, for crash and cluster
+//!   tests.
 
 pub mod process;
 pub mod raw;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use herald_hub::auth::{TokenVerifier, VerifierConfig};
+use herald_hub::http::ServerOptions;
 use herald_hub::mint::TokenRequest;
 use herald_hub::store::HistoryStore;
 use herald_hub::store::memory::MemoryStore;
@@ -46,6 +52,7 @@ pub struct TestHubBuilder {
     legacy: bool,
     issuer: Option<String>,
     listener: Option<std::net::TcpListener>,
+    server: ServerOptions,
 }
 
 impl TestHubBuilder {
@@ -76,6 +83,12 @@ impl TestHubBuilder {
     /// Serves on an already bound listener (to restart a hub on the same port).
     pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
         self.listener = Some(listener);
+        self
+    }
+
+    /// Serves with these transport options (timeouts, h2c) instead of the defaults.
+    pub fn server(mut self, options: ServerOptions) -> Self {
+        self.server = options;
         self
     }
 
@@ -111,9 +124,10 @@ impl TestHubBuilder {
             .await
             .expect("hub starts");
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(herald_hub::http::serve(
+        let task = tokio::spawn(herald_hub::http::serve_with(
             listener,
             hub.clone(),
+            self.server,
             async move {
                 let _ = stopped.await;
             },
@@ -137,6 +151,7 @@ impl TestHub {
             legacy: false,
             issuer: None,
             listener: None,
+            server: ServerOptions::default(),
         }
     }
 
@@ -169,6 +184,12 @@ impl TestHub {
             legacy: false,
             payload: None,
         }
+    }
+
+    /// The claims [`TestHub::token`] would sign, as JSON to adjust (expire, forge, inflate)
+    /// before [`sign_claims`].
+    pub fn claims(&self, publish: &[&str], subscribe: &[&str]) -> serde_json::Value {
+        self.token_request(publish, subscribe).claims()
     }
 
     /// A token that may publish anywhere.
@@ -214,6 +235,17 @@ impl TestHub {
         RawStream::open(self.addr, &format!("/.well-known/mercure?{query}"), headers).await
     }
 
+    /// A [`Watcher`]: subscribed to `*` with a token that may read every private update.
+    pub async fn watcher(&self) -> Watcher {
+        let token = self.token(&[], &["*"]);
+        let mut stream = self
+            .subscribe("match=*", &[("Authorization", &format!("Bearer {token}"))])
+            .await;
+        assert_eq!(stream.status, 200, "the watcher subscribes");
+        stream.read_until("\n\n").await; // the opening `retry:`
+        Watcher { stream }
+    }
+
     /// Stops the server and waits for it to finish its graceful shutdown.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
@@ -236,4 +268,126 @@ impl Drop for TestHub {
 /// Percent-encodes a query or form value.
 pub fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// A subscriber to every topic, allowed to read every private update, that proves nothing
+/// reached it: see [`Watcher::assert_nothing_since`].
+pub struct Watcher {
+    stream: RawStream,
+}
+
+/// Topic of the fence updates a [`Watcher`] publishes.
+pub const FENCE_TOPIC: &str = "urn:herald-test:fence";
+
+impl Watcher {
+    /// Publishes a fence update and asserts it is the next thing the watcher receives. Updates
+    /// reach a subscriber in publish order, so anything dispatched since the previous fence
+    /// (a refused update, bytes injected into a stream) would arrive first; and the fence
+    /// arriving proves the hub still publishes and delivers. `after` names what was tried,
+    /// for the failure message.
+    pub async fn assert_nothing_since(&mut self, hub: &TestHub, after: &str) {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = format!("fence-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let answer = hub
+            .publish(&format!("topic={}&id={id}&data=fence", encode(FENCE_TOPIC)))
+            .await;
+        assert_eq!(
+            answer.status,
+            200,
+            "after {after}: the hub still publishes: {}",
+            answer.text()
+        );
+        let event = self.stream.next_event().await;
+        assert_eq!(
+            event,
+            format!("id: {id}\ndata: fence\n\n"),
+            "after {after}: something reached the watcher before the fence"
+        );
+    }
+
+    /// The next event the watcher receives (heartbeats skipped).
+    pub async fn next_event(&mut self) -> String {
+        self.stream.next_event().await
+    }
+}
+
+/// Signs arbitrary `claims` as a draft-08 access token (`typ: at+jwt`, HS256) with `secret`.
+pub fn sign_claims(claims: &serde_json::Value, secret: &[u8]) -> String {
+    sign_claims_typed("at+jwt", claims, secret)
+}
+
+/// [`sign_claims`] with another `typ` header.
+pub fn sign_claims_typed(typ: &str, claims: &serde_json::Value, secret: &[u8]) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = Some(typ.to_owned());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .expect("sign claims")
+}
+
+/// A token built by hand from `header` and `claims` (base64url JSON) and `signature` as
+/// given: for `alg: none`, stripped or swapped signatures and other forgeries.
+pub fn forge_token(
+    header: &serde_json::Value,
+    claims: &serde_json::Value,
+    signature: &str,
+) -> String {
+    format!(
+        "{}.{}.{signature}",
+        base64url(header.to_string().as_bytes()),
+        base64url(claims.to_string().as_bytes())
+    )
+}
+
+/// Unpadded base64url (RFC 4648 §5), as JWS uses.
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for group in bytes.chunks(3) {
+        let n = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, byte)| n | u32::from(*byte) << (16 - 8 * i));
+        for i in 0..=group.len() {
+            out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+    out
+}
+
+/// Raises this process's open-file soft limit to at least `wanted` (up to the hard limit);
+/// returns the limit in force. Tests holding thousands of sockets call it first.
+pub fn raise_fd_limit(wanted: u64) -> u64 {
+    let (soft, hard) = rlimit::Resource::NOFILE.get().unwrap_or((0, 0));
+    if soft >= wanted {
+        return soft;
+    }
+    let target = wanted.min(hard);
+    match rlimit::Resource::NOFILE.set(target, hard) {
+        Ok(()) => target,
+        Err(_) => soft,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64url_matches_rfc_4648_vectors() {
+        let cases = [
+            ("", ""),
+            ("f", "Zg"),
+            ("fo", "Zm8"),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg"),
+            ("fooba", "Zm9vYmE"),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(super::base64url(input.as_bytes()), expected, "{input:?}");
+        }
+        assert_eq!(super::base64url(&[0xfb, 0xff]), "-_8");
+    }
 }

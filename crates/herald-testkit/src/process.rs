@@ -1,4 +1,5 @@
-//! Real processes for tests that need them: `herald serve` nodes and `redis-server`.
+//! Real processes for tests that need them: `herald serve` nodes ([`HubProcess`]) and
+//! `redis-server` ([`RedisServer`], [`RedisCluster`]).
 //!
 //! Every process is started by the test, on a loopback port, and killed by its pid when its
 //! handle drops.
@@ -107,67 +108,72 @@ fn redis_address(url: &str) -> SocketAddr {
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 6379)))
 }
 
-/// A `herald serve` process.
+/// How long a hub may take to print where it listens.
+const START_BOUND: Duration = Duration::from_secs(30);
+
+/// A `herald serve` process, for what only a process gives: a restart on the same data
+/// directory, `SIGKILL` or `SIGSTOP` at any moment, several nodes of a cluster.
 pub struct HubProcess {
     child: Child,
-    /// Where it listens.
+    /// Where it listens (it is started on `127.0.0.1:0`).
     pub addr: SocketAddr,
 }
 
 impl HubProcess {
-    /// Starts `binary serve --listen 127.0.0.1:<free port> --jwt-key SECRET --jwt-issuer
-    /// ISSUER --public-url PUBLIC_URL --anonymous` plus `args`, and waits for its banner.
+    /// Starts `binary serve --listen 127.0.0.1:0 <args>` and waits for its banner's first
+    /// line, which names the port. The rest of its output is drained by a thread, so the
+    /// hub never blocks on a full pipe.
+    ///
+    /// # Panics
+    /// If the process cannot start or does not print its address in time (the message
+    /// carries what it wrote on stderr).
     pub fn start(binary: &Path, args: &[&str]) -> HubProcess {
-        // A free port can be taken by a parallel test between probing and binding: try again.
-        let mut failures = Vec::new();
-        for _ in 0..3 {
-            match HubProcess::try_start(binary, args) {
-                Ok(process) => return process,
-                Err(stderr) => failures.push(stderr),
-            }
-        }
-        panic!("herald serve {args:?} did not start: {failures:#?}");
-    }
-
-    fn try_start(binary: &Path, args: &[&str]) -> Result<HubProcess, String> {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
         let mut child = Command::new(binary)
-            .arg("serve")
-            .args([
-                "--listen",
-                &listen,
-                "--jwt-key",
-                SECRET,
-                "--jwt-issuer",
-                ISSUER,
-            ])
-            .args(["--public-url", PUBLIC_URL, "--anonymous"])
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
+            .env("HERALD_LOG", "warn")
             .env_remove("HERALD_CONFIG")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("herald starts");
+            .expect("herald serve starts");
         let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let listening = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .any(|line| line.starts_with("Herald listening on"));
-        if !listening {
-            let _ = child.kill();
-            let output = child.wait_with_output().map(|output| output.stderr);
-            return Err(String::from_utf8_lossy(&output.unwrap_or_default()).into_owned());
-        }
-        // Keep draining both pipes so the hub never blocks writing its logs.
-        std::thread::spawn(move || lines.for_each(drop));
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("Herald listening on http://") {
+                    let _ = sender.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let addr = match receiver.recv_timeout(START_BOUND) {
+            Ok(addr) => addr.parse().expect("a socket address in the banner"),
+            Err(_) => {
+                let _ = child.kill();
+                let stderr = child
+                    .wait_with_output()
+                    .map(|output| String::from_utf8_lossy(&output.stderr).into_owned());
+                panic!("herald serve {args:?} printed no address in time: {stderr:?}");
+            }
+        };
         let stderr = child.stderr.take().expect("stderr");
         std::thread::spawn(move || BufReader::new(stderr).lines().for_each(drop));
-        Ok(HubProcess {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        })
+        HubProcess { child, addr }
+    }
+
+    /// [`HubProcess::start`] with the test keys: `--jwt-key SECRET --jwt-issuer ISSUER
+    /// --public-url PUBLIC_URL --anonymous`, so [`token`] and this handle's publish helpers
+    /// work on every node alike.
+    pub fn start_with_test_keys(binary: &Path, args: &[&str]) -> HubProcess {
+        let mut all = vec!["--jwt-key", SECRET, "--jwt-issuer", ISSUER];
+        all.extend_from_slice(&["--public-url", PUBLIC_URL, "--anonymous"]);
+        all.extend_from_slice(args);
+        HubProcess::start(binary, &all)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops the process (SIGSTOP) as an overloaded or paused machine would: it holds its

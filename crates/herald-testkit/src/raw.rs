@@ -1,10 +1,10 @@
 //! HTTP/1.1 by hand, so tests see exactly what the hub writes.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
 
 /// How long a test waits for bytes before failing.
@@ -84,6 +84,61 @@ fn parse_head(buffer: &[u8]) -> Option<(u16, Headers, usize)> {
     Some((status, headers, end))
 }
 
+/// Connects to `addr` from the loopback address `source` (any of 127.0.0.0/8 works on
+/// Linux), so a test can be several clients as far as per-address limits go.
+pub async fn connect_from(addr: SocketAddr, source: IpAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::new(source, 0))
+        .unwrap_or_else(|error| panic!("bind {source}: {error}"));
+    socket.connect(addr).await.expect("connect")
+}
+
+/// Reads until the server closes the connection (or [`WAIT`] passes, which fails the test);
+/// returns every byte received.
+pub async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut buffer = Vec::new();
+    match timeout(WAIT, stream.read_to_end(&mut buffer)).await {
+        Ok(Ok(_)) => {}
+        // A reset after the answer still ends the exchange.
+        Ok(Err(error)) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Ok(Err(error)) => panic!("read: {error}"),
+        Err(_) => panic!("the server kept the connection open; got {}", tail(&buffer)),
+    }
+    buffer
+}
+
+/// Reads from `stream` into `received` until it contains `needle`; fails after `wait` or if
+/// the server closes first.
+pub async fn read_until_contains(
+    stream: &mut TcpStream,
+    received: &mut Vec<u8>,
+    needle: &[u8],
+    wait: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + wait;
+    while find(received, needle).is_none() {
+        let mut chunk = [0u8; 16384];
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no {:?} in time; got {}",
+                    String::from_utf8_lossy(needle),
+                    tail(received)
+                )
+            })
+            .expect("read");
+        assert!(
+            read > 0,
+            "closed before {:?}; got {}",
+            String::from_utf8_lossy(needle),
+            tail(received)
+        );
+        received.extend_from_slice(&chunk[..read]);
+    }
+}
+
 /// Sends one request with `Connection: close` and reads the whole response.
 pub async fn request(
     addr: SocketAddr,
@@ -93,6 +148,33 @@ pub async fn request(
     body: &[u8],
 ) -> RawResponse {
     send_raw(addr, &request_bytes(method, path, headers, body, true)).await
+}
+
+/// [`request`], but `None` instead of a panic when the server cannot be reached or closes
+/// before a complete response (for tests where the server may be killed at any moment).
+pub async fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<RawResponse> {
+    let mut stream = TcpStream::connect(addr).await.ok()?;
+    stream
+        .write_all(&request_bytes(method, path, headers, body, true))
+        .await
+        .ok()?;
+    let mut buffer = Vec::new();
+    timeout(WAIT, stream.read_to_end(&mut buffer))
+        .await
+        .ok()?
+        .ok()?;
+    let response = parse_response(&buffer)?;
+    // A response cut short by the crash has fewer body bytes than announced.
+    match response.header("content-length") {
+        Some(length) if length.parse::<usize>().ok()? != response.body.len() => None,
+        _ => Some(response),
+    }
 }
 
 /// Sends arbitrary bytes and reads until the server closes; parses one response.
@@ -177,7 +259,13 @@ pub struct RawStream {
 impl RawStream {
     /// Sends a GET for `path` and reads the response head.
     pub async fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> RawStream {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        Self::open_on(stream, path, headers).await
+    }
+
+    /// [`RawStream::open`] on a connection made by the caller (from another source address,
+    /// with a small receive buffer, …).
+    pub async fn open_on(mut stream: TcpStream, path: &str, headers: &[(&str, &str)]) -> RawStream {
         stream
             .write_all(&request_bytes("GET", path, headers, b"", false))
             .await
@@ -244,7 +332,12 @@ impl RawStream {
     /// Reads until the body received so far contains `needle`; returns everything up to
     /// and including it (and keeps the rest). Panics after [`WAIT`].
     pub async fn read_until(&mut self, needle: &str) -> String {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        self.read_until_within(needle, WAIT).await
+    }
+
+    /// [`RawStream::read_until`] with another bound than [`WAIT`] (for tests under load).
+    pub async fn read_until_within(&mut self, needle: &str, wait: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             if let Some(at) = find(&self.body, needle.as_bytes()) {
                 let taken: Vec<u8> = self.body.drain(..at + needle.len()).collect();
@@ -253,8 +346,8 @@ impl RawStream {
             let now = tokio::time::Instant::now();
             assert!(
                 now < deadline && !self.closed,
-                "no {needle:?} in the stream; got {:?} (closed: {})",
-                String::from_utf8_lossy(&self.body),
+                "no {needle:?} in the stream; got {} (closed: {})",
+                tail(&self.body),
                 self.closed
             );
             self.read_more(deadline - now).await;
@@ -263,8 +356,13 @@ impl RawStream {
 
     /// Reads the next complete event (up to a blank line), skipping heartbeat lines.
     pub async fn next_event(&mut self) -> String {
+        self.next_event_within(WAIT).await
+    }
+
+    /// [`RawStream::next_event`] waiting up to `wait` for each read.
+    pub async fn next_event_within(&mut self, wait: Duration) -> String {
         loop {
-            let event = self.read_until("\n\n").await;
+            let event = self.read_until_within("\n\n", wait).await;
             let trimmed: String = event
                 .lines()
                 .filter(|line| *line != ":" && !line.is_empty())
@@ -296,12 +394,25 @@ impl RawStream {
             let now = tokio::time::Instant::now();
             assert!(
                 now < deadline,
-                "stream did not end; got {:?}",
-                String::from_utf8_lossy(&self.body)
+                "stream did not end; got {}",
+                tail(&self.body)
             );
             self.read_more(deadline - now).await;
         }
         String::from_utf8(std::mem::take(&mut self.body)).expect("utf-8 stream")
+    }
+}
+
+/// The last bytes of `received`, for failure messages that must stay readable when a
+/// stream carried megabytes.
+fn tail(received: &[u8]) -> String {
+    const SHOWN: usize = 600;
+    let start = received.len().saturating_sub(SHOWN);
+    let shown = String::from_utf8_lossy(&received[start..]);
+    if start == 0 {
+        format!("{shown:?}")
+    } else {
+        format!("[{} bytes, last {SHOWN}:] {shown:?}", received.len())
     }
 }
 

@@ -12,6 +12,10 @@
 //! picked from the process id; 10k per address, see `--per-source`) because one source address only has ~28k ephemeral
 //! ports and a 4-tuple per connection.
 //!
+//! With `--stalled N`, N more subscribers to the same topics connect and never read a byte
+//! (4 KB receive buffers): the latency of the others, compared with a run without, is what a
+//! stalled subscriber costs them.
+//!
 //! With `--hub-pid` the report adds the hub's CPU seconds over the run (utime + stime from
 //! `/proc/PID/stat`) and its resident memory per subscriber (`VmRSS` after connecting minus
 //! before, over N). Several `--hub-pid` are summed (Nchan's nginx workers).
@@ -83,6 +87,10 @@ pub(crate) struct BenchOptions {
     /// Topics: subscriber i listens to topic i mod K, event j goes to topic j mod K.
     #[arg(long, default_value_t = 1)]
     topics: usize,
+    /// Also open this many subscribers (on the same topics) that never read a byte, with
+    /// small receive buffers: how much do they cost the subscribers that do read?
+    #[arg(long, default_value_t = 0)]
+    stalled: usize,
     /// Add one subscriber matching every topic (`match=*`; Herald only).
     #[arg(long)]
     wildcard: bool,
@@ -235,6 +243,7 @@ struct Report {
     target: String,
     subscribers_requested: u64,
     subscribers_connected: u64,
+    stalled_subscribers: u64,
     connect_errors: u64,
     disconnected: u64,
     connect_seconds: f64,
@@ -258,6 +267,7 @@ struct Report {
     hub_rss_before_kb: Option<u64>,
     hub_rss_after_connect_kb: Option<u64>,
     hub_rss_per_subscriber_bytes: Option<f64>,
+    hub_rss_end_kb: Option<u64>,
     bench_cpu_seconds: Option<f64>,
     idle_seconds: Option<f64>,
     fd_limit: u64,
@@ -307,6 +317,12 @@ impl Report {
             self.connect_errors,
             self.disconnected
         );
+        if self.stalled_subscribers > 0 {
+            println!(
+                "stalled                {} more subscribers that never read",
+                self.stalled_subscribers
+            );
+        }
         if let Some(idle) = self.idle_seconds {
             println!("idle                   held {idle:.1}s");
         } else {
@@ -341,6 +357,9 @@ impl Report {
             "hub RSS per subscriber {}",
             opt(self.hub_rss_per_subscriber_bytes, " bytes")
         );
+        if let (Some(connected), Some(end)) = (self.hub_rss_after_connect_kb, self.hub_rss_end_kb) {
+            println!("hub RSS                {connected} KiB connected, {end} KiB at the end");
+        }
         println!(
             "bench CPU              {}",
             opt(self.bench_cpu_seconds, " s")
@@ -425,6 +444,18 @@ async fn measure(
     }
     progress.finish_and_clear();
     report.connect_seconds = started.elapsed().as_secs_f64();
+    // Held (never read) until the run ends; not counted as deliveries.
+    let mut stalled = Vec::with_capacity(options.stalled);
+    for index in 0..options.stalled {
+        let path = match_path(options, Some(index % options.topics));
+        let Node { addr, host } = &nodes[index % nodes.len()];
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\nUser-Agent: herald-bench-stalled\r\n\r\n"
+        );
+        let source = source_address(*addr, total + index, options.per_source);
+        stalled.push(open_stalled(*addr, source, &request).await?);
+    }
+    report.stalled_subscribers = stalled.len() as u64;
     // Give the hub a moment to register the last subscribers (the head may be flushed before
     // the registration is visible to publishers) and to settle its allocator.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -452,6 +483,8 @@ async fn measure(
         .await?;
     }
 
+    // After publishing: with stalled subscribers, what their backed-up streams hold.
+    report.hub_rss_end_kb = sum_pids(&options.hub_pid, read_rss_kb);
     if let (Some(start), Some(end)) = (hub_cpu_start, sum_pids(&options.hub_pid, cpu_seconds)) {
         report.hub_cpu_seconds = Some(end - start);
     }
@@ -459,7 +492,31 @@ async fn measure(
         report.bench_cpu_seconds = Some(end - start);
     }
     subscribers.abort_all();
+    drop(stalled);
     Ok(report)
+}
+
+/// Opens a subscription that will never be read: a 4 KB receive buffer, the request sent, and
+/// nothing read back, not even the response head.
+async fn open_stalled(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    request: &str,
+) -> anyhow::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(4096)?;
+    if let Some(source) = source {
+        socket.set_reuseaddr(true)?;
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .with_context(|| format!("binding {source}"))?;
+    }
+    let mut stream = socket
+        .connect(addr)
+        .await
+        .context("connecting a stalled subscriber")?;
+    stream.write_all(request.as_bytes()).await?;
+    Ok(stream)
 }
 
 /// Publishes, then waits for the deliveries still in flight.

@@ -129,6 +129,21 @@ pub(crate) struct ServeOptions {
     /// [default: true].
     #[arg(long, env = "HERALD_H2C")]
     pub(crate) h2c: Option<bool>,
+    /// Most connections open at once; further ones get 503 with Retry-After; 0 = no limit
+    /// [default: the open-file limit minus 256].
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS")]
+    pub(crate) max_connections: Option<usize>,
+    /// Most connections open at once from one IP address; further ones get 429 with
+    /// Retry-After; 0 = no limit [default: 0, as behind a proxy every client shares its address].
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS_PER_IP")]
+    pub(crate) max_connections_per_ip: Option<usize>,
+    /// How long a client may take to send a request head, or its first bytes on a new
+    /// connection [default: 10s].
+    #[arg(long, env = "HERALD_HEADER_TIMEOUT")]
+    pub(crate) header_timeout: Option<HumanDuration>,
+    /// How long a publisher may take to send its body [default: 30s].
+    #[arg(long, env = "HERALD_BODY_TIMEOUT")]
+    pub(crate) body_timeout: Option<HumanDuration>,
     /// Do not serve the home page, dashboard, playground and `/herald/stats`.
     #[arg(long, env = "HERALD_NO_PAGES")]
     #[serde(default)]
@@ -183,7 +198,11 @@ impl ServeOptions {
             shutdown_grace,
             tls_cert,
             tls_key,
-            h2c
+            h2c,
+            max_connections,
+            max_connections_per_ip,
+            header_timeout,
+            body_timeout
         )
     }
 }
@@ -199,6 +218,7 @@ struct Resolved {
     /// Certificate and key files when serving TLS.
     tls: Option<(PathBuf, PathBuf)>,
     h2c: bool,
+    header_timeout: Duration,
 }
 
 enum StoreChoice {
@@ -255,6 +275,21 @@ impl ServeOptions {
         }
         config.subscription_events = self.subscription_events;
         config.pages = !self.no_pages;
+        config.max_connections = match self.max_connections {
+            Some(0) => None,
+            Some(limit) => Some(limit),
+            None => default_max_connections(),
+        };
+        config.max_connections_per_ip = self.max_connections_per_ip.filter(|limit| *limit > 0);
+        if let Some(timeout) = self.body_timeout {
+            config.body_read_timeout = timeout.0;
+        }
+        let header_timeout = self
+            .header_timeout
+            .map_or(herald_hub::http::DEFAULT_HEADER_READ_TIMEOUT, |t| t.0);
+        if header_timeout.is_zero() || config.body_read_timeout.is_zero() {
+            bail!("--header-timeout and --body-timeout must be greater than zero");
+        }
         let history_size = self.history_size.unwrap_or(10_000);
         let store = if let Some(url) = self.transport {
             if self.memory {
@@ -326,8 +361,24 @@ impl ServeOptions {
             grace: self.shutdown_grace.map_or(Duration::from_secs(10), |g| g.0),
             tls,
             h2c: self.h2c.unwrap_or(true),
+            header_timeout,
         })
     }
+}
+
+/// Descriptors kept free below the open-file limit: for the history files, outgoing
+/// connections, and for accepting connections over the limit in order to refuse them.
+const FD_RESERVE: u64 = 256;
+
+/// The default connection limit: the open-file limit (raised to its hard limit first) minus
+/// [`FD_RESERVE`], so the hub answers 503 before `accept` starts failing; `None` when the
+/// limit is unknown or too small to leave a reserve.
+fn default_max_connections() -> Option<usize> {
+    let limit = rlimit::increase_nofile_limit(u64::MAX)
+        .or_else(|_| rlimit::Resource::NOFILE.get().map(|(soft, _)| soft))
+        .ok()?;
+    let usable = limit.checked_sub(FD_RESERVE).filter(|usable| *usable > 0)?;
+    Some(usize::try_from(usable).unwrap_or(usize::MAX))
 }
 
 fn random_secret() -> String {
@@ -393,6 +444,11 @@ pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", resolved.listen))?;
     let local = listener.local_addr()?;
     let config = resolved.config;
+    tracing::info!(
+        max_connections = ?config.max_connections,
+        max_connections_per_ip = ?config.max_connections_per_ip,
+        "connection limits"
+    );
     let hub_url = config.hub_url.clone();
     let anonymous = config.anonymous;
     let hub = Hub::start(config, store, verifier)
@@ -416,6 +472,7 @@ pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let options = ServerOptions {
         tls,
         h2c: resolved.h2c,
+        header_read_timeout: resolved.header_timeout,
         ..ServerOptions::default()
     };
     herald_hub::http::serve_with(listener, hub, options, shutdown_signal(), resolved.grace).await?;
@@ -526,6 +583,47 @@ mod tests {
         );
         assert!(resolved.tls.is_some());
         assert!(resolved.h2c, "h2c is on by default");
+    }
+
+    #[test]
+    fn connection_limits_and_timeouts_from_flags_file_and_defaults() {
+        let defaults = ServeOptions::default().resolve().unwrap();
+        assert!(
+            defaults
+                .config
+                .max_connections
+                .is_some_and(|limit| limit > 0),
+            "a default below the open-file limit"
+        );
+        assert_eq!(defaults.config.max_connections_per_ip, None);
+        assert_eq!(defaults.header_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.config.body_read_timeout, Duration::from_secs(30));
+
+        let file: ServeOptions = toml::from_str(
+            "max-connections = 5000\nmax-connections-per-ip = 20\nheader-timeout = \"2s\"\n\
+             body-timeout = \"5s\"\n",
+        )
+        .unwrap();
+        let flags = ServeOptions {
+            max_connections_per_ip: Some(0),
+            ..ServeOptions::default()
+        };
+        let resolved = flags.or(file).resolve().unwrap();
+        assert_eq!(resolved.config.max_connections, Some(5000));
+        assert_eq!(resolved.config.max_connections_per_ip, None, "0 = no limit");
+        assert_eq!(resolved.header_timeout, Duration::from_secs(2));
+        assert_eq!(resolved.config.body_read_timeout, Duration::from_secs(5));
+
+        let unlimited = ServeOptions {
+            max_connections: Some(0),
+            ..ServeOptions::default()
+        };
+        assert_eq!(unlimited.resolve().unwrap().config.max_connections, None);
+        let zero = ServeOptions {
+            header_timeout: Some(HumanDuration(Duration::ZERO)),
+            ..ServeOptions::default()
+        };
+        assert!(zero.resolve().is_err());
     }
 
     #[test]

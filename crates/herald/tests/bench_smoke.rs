@@ -53,6 +53,7 @@ fn bench_delivers_every_event_and_reports_json() {
     }
     let output = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["bench", "--subscribers", "50", "--events", "20", "--json"])
+        .args(["--stalled", "5"])
         .args(["--timeout", "60s", "--url"])
         .arg(format!("http://127.0.0.1:{port}"))
         .arg("--token")
@@ -69,6 +70,8 @@ fn bench_delivers_every_event_and_reports_json() {
     );
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
     assert_eq!(report["subscribers_connected"], 50);
+    // Stalled subscribers never read: not counted in deliveries, and they hold no one back.
+    assert_eq!(report["stalled_subscribers"], 5);
     assert_eq!(report["events_published"], 20);
     assert_eq!(report["expected"], 50 * 20);
     assert_eq!(report["delivered"], report["expected"]);

@@ -33,7 +33,7 @@ fn nodes_with(redis: &str, cluster: &str, count: usize, extra: &[&str]) -> Vec<H
     ];
     args.extend_from_slice(extra);
     (0..count)
-        .map(|_| HubProcess::start(binary(), &args))
+        .map(|_| HubProcess::start_with_test_keys(binary(), &args))
         .collect()
 }
 

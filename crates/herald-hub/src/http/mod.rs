@@ -23,6 +23,8 @@ mod cors;
 mod discovery;
 mod end;
 pub mod form;
+pub(crate) mod limits;
+pub(crate) mod opening;
 mod pages;
 mod publish;
 mod response;
@@ -43,7 +45,7 @@ use tokio::net::TcpListener;
 use crate::hub::Hub;
 pub use access::X_REQUEST_ID;
 pub use response::HubBody;
-pub use server::ServerOptions;
+pub use server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_SEND_BUFFER, ServerOptions};
 pub use subscribe::MERCURE_LAST_EVENT_ID;
 
 /// Routes one request.

@@ -1,21 +1,25 @@
 //! `POST /.well-known/mercure`: publishing an update.
 //!
-//! Order of checks: the token (401), then the body (413, 400), then the token's grants on
+//! Order of checks: the token (401), then the body (408, 413, 400), then the token's grants on
 //! every topic (403), so nothing is dispatched unless every topic is allowed. A 200 answer
 //! carries the update's id and means the update is in history.
 
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
-use http::{Request, Response, StatusCode};
+use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::http::form;
-use crate::http::response::{BearerError, HubBody, bearer, plain, text};
+use crate::http::response::{BearerError, HubBody, bearer, excerpt, plain, text};
 use crate::http::token::authenticate;
 use crate::hub::{Hub, PublishError};
-use crate::topic::{is_reserved, validate_event_field, validate_topic};
+use crate::topic::{MAX_TOPIC_LEN, is_reserved, validate_event_field, validate_topic};
 use crate::update::UpdateFields;
+
+/// Longest `id` or `type` accepted, as for topics: an id travels back in `Last-Event-ID`
+/// headers, which proxies and hyper limit, and both are repeated in every frame.
+pub(crate) const MAX_EVENT_FIELD_LEN: usize = MAX_TOPIC_LEN;
 
 /// Handles a publish request.
 pub(crate) async fn publish(hub: &Hub, request: Request<Incoming>) -> Response<HubBody> {
@@ -74,7 +78,24 @@ pub(crate) async fn authorized_update(
         }
     }
     let limit = hub.config().max_body;
-    let body = match Limited::new(request.into_body(), limit).collect().await {
+    let deadline = hub.config().body_read_timeout;
+    let http1 = request.version() <= Version::HTTP_11;
+    let reading = Limited::new(request.into_body(), limit).collect();
+    let Ok(read) = tokio::time::timeout(deadline, reading).await else {
+        let mut response = text(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request body did not arrive within {deadline:?}"),
+        );
+        if http1 {
+            // The rest of the body may still come: the connection cannot carry another
+            // request after it.
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        return Err(response);
+    };
+    let body = match read {
         Ok(collected) => collected.to_bytes(),
         Err(error) => {
             if error
@@ -108,13 +129,34 @@ pub(crate) async fn authorized_update(
 }
 
 /// Decodes and validates the form fields of a publish; refusals say which field and why.
+///
+/// `topic` is repeatable (canonical, then alternates) and `private` means the same however
+/// often it appears; every other known field is single-valued, and a second occurrence is
+/// refused rather than one of the two silently winning: a publisher and a proxy (or two
+/// parsers) must never disagree on what was published.
 pub(crate) fn parse_update(hub: &Hub, body: &[u8]) -> Result<UpdateFields, Response<HubBody>> {
     let bad = |message: String| text(StatusCode::BAD_REQUEST, message);
     let pairs = form::parse(body).map_err(|error| bad(error.to_string()))?;
     let config = hub.config();
     let mut fields = UpdateFields::default();
     let mut id = None;
+    let mut seen = [false; 4];
     for (name, value) in pairs {
+        let single = match name.as_str() {
+            "data" => Some(0),
+            "id" => Some(1),
+            "type" => Some(2),
+            "retry" => Some(3),
+            _ => None,
+        };
+        if let Some(index) = single {
+            if seen[index] {
+                return Err(bad(format!(
+                    "the {name} field appears more than once; send it once"
+                )));
+            }
+            seen[index] = true;
+        }
         match name.as_str() {
             "topic" => {
                 if fields.topics.len() == config.max_topics {
@@ -123,10 +165,12 @@ pub(crate) fn parse_update(hub: &Hub, body: &[u8]) -> Result<UpdateFields, Respo
                         format!("more than {} topic fields", config.max_topics),
                     ));
                 }
-                validate_topic(&value).map_err(|error| bad(format!("topic {value:?}: {error}")))?;
+                validate_topic(&value)
+                    .map_err(|error| bad(format!("topic {}: {error}", excerpt(&value))))?;
                 if is_reserved(&value, &config.hub_url) {
                     return Err(bad(format!(
-                        "topic {value:?} is in the hub's reserved namespace ({})",
+                        "topic {} is in the hub's reserved namespace ({})",
+                        excerpt(&value),
                         config.hub_path()
                     )));
                 }
@@ -135,6 +179,7 @@ pub(crate) fn parse_update(hub: &Hub, body: &[u8]) -> Result<UpdateFields, Respo
             "data" => fields.data = value,
             "private" => fields.private = true,
             "id" => {
+                check_length("id", &value).map_err(bad)?;
                 validate_event_field(&value).map_err(|error| bad(format!("id: {error}")))?;
                 if value == "earliest" {
                     return Err(bad(
@@ -152,6 +197,7 @@ pub(crate) fn parse_update(hub: &Hub, body: &[u8]) -> Result<UpdateFields, Respo
                 id = Some(value);
             }
             "type" => {
+                check_length("type", &value).map_err(bad)?;
                 validate_event_field(&value).map_err(|error| bad(format!("type: {error}")))?;
                 if value == "mercure" {
                     return Err(bad(
@@ -162,11 +208,14 @@ pub(crate) fn parse_update(hub: &Hub, body: &[u8]) -> Result<UpdateFields, Respo
             }
             "retry" => {
                 if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_digit()) {
-                    return Err(bad(format!("retry must be ASCII digits, got {value:?}")));
+                    return Err(bad(format!(
+                        "retry must be ASCII digits, got {}",
+                        excerpt(&value)
+                    )));
                 }
                 let retry = value
                     .parse()
-                    .map_err(|_| bad(format!("retry {value:?} is too large")))?;
+                    .map_err(|_| bad(format!("retry {} is too large", excerpt(&value))))?;
                 fields.retry = Some(retry);
             }
             // Unknown fields are ignored so that future extensions do not break (protocol).
@@ -178,4 +227,15 @@ pub(crate) fn parse_update(hub: &Hub, body: &[u8]) -> Result<UpdateFields, Respo
     }
     fields.id = id.unwrap_or_else(|| format!("urn:uuid:{}", uuid::Uuid::new_v4()));
     Ok(fields)
+}
+
+/// Refuses an `id` or `type` longer than [`MAX_EVENT_FIELD_LEN`] (without echoing it).
+fn check_length(field: &str, value: &str) -> Result<(), String> {
+    if value.len() > MAX_EVENT_FIELD_LEN {
+        return Err(format!(
+            "{field} is {} bytes long; the limit is {MAX_EVENT_FIELD_LEN}",
+            value.len()
+        ));
+    }
+    Ok(())
 }

@@ -45,6 +45,23 @@ pub(crate) fn plain(status: StatusCode, body: impl Into<Bytes>) -> Response<HubB
     response
 }
 
+/// Most characters of a client's value quoted back in an error message.
+const EXCERPT_CHARS: usize = 64;
+
+/// `value` quoted for an error message, cut after [`EXCERPT_CHARS`] characters so that an
+/// oversized value is named, not echoed whole.
+///
+/// ```text
+/// "abc"                       short values whole
+/// "aaaa…" (70000 bytes)       long ones cut, with their length
+/// ```
+pub(crate) fn excerpt(value: &str) -> String {
+    match value.char_indices().nth(EXCERPT_CHARS) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &value[..cut], value.len()),
+    }
+}
+
 /// JSON with `status`.
 pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response<HubBody> {
     let mut response = Response::new(full(value.to_string()));
@@ -115,4 +132,21 @@ fn quotable(message: &str) -> String {
             _ => '?',
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_cut_long_values_on_a_character_boundary() {
+        assert_eq!(excerpt("a\nb"), "\"a\\nb\"");
+        let long = "é".repeat(100);
+        let shown = excerpt(&long);
+        assert!(
+            shown.starts_with(&format!("{:?}", "é".repeat(64))),
+            "{shown}"
+        );
+        assert!(shown.ends_with("… (200 bytes)"), "{shown}");
+    }
 }

@@ -2,26 +2,58 @@
 //! on) or TLS (HTTP/2 or HTTP/1.1 by ALPN), all served by the same hyper connection builder
 //! and the same [`handle`](crate::http::handle), so the subscribe path is identical whatever
 //! the transport.
+//!
+//! Defences against clients that hold resources without using them:
+//! - every accepted connection is counted against the global and per-address limits
+//!   ([`limits`](crate::http::limits)); one over a limit is answered 503 or 429 and closed;
+//! - a connection must send its first bytes within the header timeout
+//!   ([`opening`](crate::http::opening)), and each request head within the header timeout too
+//!   (hyper's HTTP/1.1 timer), so silent and slowloris clients are cut off;
+//! - a TLS client must finish its handshake within the handshake timeout;
+//! - hyper buffers at most [`H1_MAX_BUF`] per HTTP/1.1 connection and [`H2_MAX_SEND_BUF`] per
+//!   HTTP/2 stream, and the kernel at most [`DEFAULT_SEND_BUFFER`] (twice that, in fact) per
+//!   socket, so a request head cannot grow without bound (431) and a subscriber that does
+//!   not read is soon held back by its bounded queue, not by megabytes of send buffers.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::http::access;
+use crate::http::limits::{ConnectionLimits, ConnectionSlot, Refusal, RefusingSlot};
+use crate::http::opening::{Rewound, read_opening};
 use crate::http::tls::TlsSettings;
 use crate::hub::Hub;
 
-/// How long a client may take to send its request head (cuts off slowloris clients).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`ServerOptions::header_read_timeout`]: long enough for a phone on a bad
+/// network, short enough that slowloris clients do not pile up.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default of [`ServerOptions::send_buffer`]. Linux doubles it for its bookkeeping, so a
+/// connection holds at most ~512 KB of unsent data in the kernel: enough for bursts at full
+/// speed to a reading subscriber, while one that stops reading backs up into its bounded
+/// queue after that much instead of after the 4 MB autotuning would allow.
+pub const DEFAULT_SEND_BUFFER: usize = 256 * 1024;
+
+/// Most bytes hyper buffers per HTTP/1.1 connection, for reading and for writing alike
+/// (hyper's default is ~400 KB). Reading: a request head that does not fit is refused with
+/// 431, so one slow client cannot make the hub hold a large buffer. Writing: a subscriber
+/// whose socket is full stops pulling frames from its queue once this much waits in hyper,
+/// so its bounded queue (and the catch-up from history) governs memory. Frames are at most
+/// joined into chunks of at most 64 KB (a larger single frame is still buffered whole), so a
+/// subscriber that reads never waits on this bound.
+const H1_MAX_BUF: usize = 64 * 1024;
 
 /// HTTP/2 flow-control windows for what clients *send* (publish bodies). Subscribers send
 /// nothing, so small windows cost them nothing, while a publisher cannot make the hub
@@ -51,6 +83,15 @@ pub struct ServerOptions {
     pub h2c: bool,
     /// How long a client may take to finish the TLS handshake.
     pub tls_handshake_timeout: Duration,
+    /// How long a new connection may take to send its first bytes, and an HTTP/1.1 client
+    /// each request head (also how long an idle keep-alive connection is kept): cuts off
+    /// silent and slowloris clients.
+    pub header_read_timeout: Duration,
+    /// `SO_SNDBUF` of every accepted socket: the most unsent bytes the kernel holds for a
+    /// connection. Fixed rather than autotuned so that a subscriber that does not read is
+    /// held back by its bounded queue soon, not after megabytes of kernel memory. `None`:
+    /// the kernel's autotuning (up to `net.ipv4.tcp_wmem`'s maximum).
+    pub send_buffer: Option<usize>,
 }
 
 impl Default for ServerOptions {
@@ -59,6 +100,8 @@ impl Default for ServerOptions {
             tls: None,
             h2c: true,
             tls_handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            send_buffer: Some(DEFAULT_SEND_BUFFER),
         }
     }
 }
@@ -68,7 +111,8 @@ fn builder(options: &ServerOptions) -> auto::Builder<TokioExecutor> {
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(H1_MAX_BUF);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -83,6 +127,23 @@ fn builder(options: &ServerOptions) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// Whether an accepted connection is served or refused.
+enum Admission {
+    /// Within the limits; the slot is held for the connection's life.
+    Admitted(ConnectionSlot),
+    /// Over a limit: every request gets the refusal, then the connection closes.
+    Refused(Refusal, RefusingSlot),
+}
+
+/// What every connection task shares.
+struct Shared {
+    hub: Hub,
+    builder: auto::Builder<TokioExecutor>,
+    acceptor: Option<TlsAcceptor>,
+    tls_handshake_timeout: Duration,
+    header_read_timeout: Duration,
+}
+
 /// The accept loop behind [`serve`](crate::http::serve) and
 /// [`serve_with`](crate::http::serve_with).
 pub(crate) async fn run(
@@ -92,11 +153,22 @@ pub(crate) async fn run(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let builder = Arc::new(builder(&options));
-    let acceptor = options
-        .tls
-        .as_ref()
-        .map(|tls| TlsAcceptor::from(tls.server_config()));
+    let limits = Arc::new(ConnectionLimits::new(
+        hub.config().max_connections,
+        hub.config().max_connections_per_ip,
+    ));
+    let refused = AtomicU64::new(0);
+    let send_buffer = options.send_buffer;
+    let shared = Arc::new(Shared {
+        hub: hub.clone(),
+        builder: builder(&options),
+        acceptor: options
+            .tls
+            .as_ref()
+            .map(|tls| TlsAcceptor::from(tls.server_config())),
+        tls_handshake_timeout: options.tls_handshake_timeout,
+        header_read_timeout: options.header_read_timeout,
+    });
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -111,17 +183,35 @@ pub(crate) async fn run(
                         continue;
                     }
                 };
+                let admission = match limits.admit(peer.ip()) {
+                    Ok(slot) => Admission::Admitted(slot),
+                    Err(refusal) => {
+                        // The first refusal and every 1000th after it: enough for an operator
+                        // to see the limit is reached, without a log line per refused client.
+                        let count = refused.fetch_add(1, Ordering::Relaxed);
+                        if count.is_multiple_of(1000) {
+                            tracing::warn!(?refusal, refused = count + 1, "connection over a limit refused");
+                        }
+                        match limits.start_refusal() {
+                            Some(answering) => Admission::Refused(refusal, answering),
+                            None => continue, // dropping the stream closes it
+                        }
+                    }
+                };
                 let _ = stream.set_nodelay(true);
+                if let Some(size) = send_buffer
+                    && let Err(error) = socket2::SockRef::from(&stream).set_send_buffer_size(size)
+                {
+                    tracing::debug!(%error, "could not set the send buffer size");
+                }
                 // The TLS handshake runs in the connection's task: a slow or silent client
                 // must never hold up the accept loop.
                 tokio::spawn(connection(
                     stream,
                     peer,
-                    hub.clone(),
-                    Arc::clone(&builder),
-                    acceptor.clone(),
-                    options.tls_handshake_timeout,
+                    Arc::clone(&shared),
                     graceful.watcher(),
+                    admission,
                 ));
             }
             () = &mut shutdown => break,
@@ -142,38 +232,83 @@ pub(crate) async fn run(
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
-    hub: Hub,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    acceptor: Option<TlsAcceptor>,
-    handshake_timeout: Duration,
+    shared: Arc<Shared>,
     watcher: Watcher,
+    admission: Admission,
 ) {
+    match &shared.acceptor {
+        None => serve_stream(stream, peer, &shared, watcher, admission).await,
+        Some(acceptor) => {
+            let accepting = acceptor.accept(stream);
+            match tokio::time::timeout(shared.tls_handshake_timeout, accepting).await {
+                Ok(Ok(tls)) => serve_stream(tls, peer, &shared, watcher, admission).await,
+                Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+/// Serves HTTP on a connection (plain or TLS) once its first bytes are in.
+async fn serve_stream<I>(
+    mut stream: I,
+    peer: SocketAddr,
+    shared: &Shared,
+    watcher: Watcher,
+    admission: Admission,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let opening = match read_opening(&mut stream, shared.header_read_timeout).await {
+        Ok(opening) => opening,
+        Err(error) => {
+            tracing::debug!(%peer, %error, "connection closed before its first request");
+            return;
+        }
+    };
+    let io = TokioIo::new(Rewound::new(opening, stream));
+    let slot = match admission {
+        Admission::Admitted(slot) => slot,
+        Admission::Refused(refusal, answering) => {
+            refuse(io, shared, refusal).await;
+            drop(answering);
+            return;
+        }
+    };
+    let hub = shared.hub.clone();
     let service = service_fn(move |request| {
         let hub = hub.clone();
         async move { Ok::<_, Infallible>(access::traced(hub, request).await) }
     });
-    let result = match acceptor {
-        None => {
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            watcher.watch(connection.into_owned()).await
-        }
-        Some(acceptor) => {
-            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(error)) => {
-                    tracing::debug!(%peer, %error, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let connection = builder.serve_connection(TokioIo::new(tls), service);
-            watcher.watch(connection.into_owned()).await
-        }
-    };
-    if let Err(error) = result {
+    let connection = shared.builder.serve_connection(io, service);
+    if let Err(error) = watcher.watch(connection.into_owned()).await {
         tracing::debug!(%peer, %error, "connection ended with an error");
     }
+    drop(slot);
+}
+
+/// Answers every request on a connection over a limit with `refusal`, then closes it: after
+/// the first answer (HTTP/1.1 closes on `Connection: close`, HTTP/2 shuts down gracefully),
+/// or after the header timeout if the client never completes a request.
+async fn refuse<I>(io: TokioIo<Rewound<I>>, shared: &Shared, refusal: Refusal)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let answered = Arc::new(tokio::sync::Notify::new());
+    let notify = Arc::clone(&answered);
+    let service = service_fn(move |_request| {
+        notify.notify_one();
+        async move { Ok::<_, Infallible>(refusal.response()) }
+    });
+    let connection = shared.builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    let serving = async {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            () = answered.notified() => {}
+        }
+        connection.as_mut().graceful_shutdown();
+        let _ = connection.as_mut().await;
+    };
+    let _ = tokio::time::timeout(shared.header_read_timeout, serving).await;
 }

@@ -8,16 +8,18 @@
 //! Security: selectors only route; they never grant access to private updates. That is
 //! decided per update by the token's grants (see `Subscriber::wants`).
 
-use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::{Body, Incoming};
 
 use crate::http::form;
-use crate::http::response::{BearerError, HubBody, bearer, empty, text};
+use crate::http::publish::MAX_EVENT_FIELD_LEN;
+use crate::http::response::{BearerError, HubBody, bearer, empty, excerpt, text};
 use crate::http::token::authenticate;
 use crate::hub::{Hub, OpenError, OpenRequest, Resume};
 use crate::selector::{MatcherType, Selector};
 use crate::subscriber::Subscription;
+use crate::topic::check_characters;
 
 /// The response header carrying the resume cursor (draft-08).
 pub const MERCURE_LAST_EVENT_ID: &str = "mercure-last-event-id";
@@ -32,16 +34,21 @@ pub(crate) struct SubscribeQuery {
 }
 
 /// Parses the query string and `Last-Event-ID` header of a subscribe request.
+///
+/// The resume cursor is single-valued: two `last_event_id` parameters (or two `lastEventID`,
+/// or two `Last-Event-ID` headers) are refused, not resolved by picking one.
 pub(crate) fn parse_query(
     hub: &Hub,
     query: &str,
-    last_event_id_header: Option<&HeaderValue>,
+    headers: &HeaderMap,
 ) -> Result<SubscribeQuery, String> {
     let config = hub.config();
     let pairs = form::parse(query.as_bytes()).map_err(|error| format!("query: {error}"))?;
     let mut subscriptions = Vec::new();
     let mut last_event_id = None;
     let mut legacy = false;
+    // Whether each cursor parameter was seen (a second one is refused).
+    let (mut query_cursor, mut legacy_cursor) = (false, false);
     for (name, value) in pairs {
         let selector = match name.as_str() {
             "match" | "match_exact" => {
@@ -67,17 +74,23 @@ pub(crate) fn parse_query(
                 );
             }
             "last_event_id" => {
+                if std::mem::replace(&mut query_cursor, true) {
+                    return Err("last_event_id appears more than once; send it once".to_owned());
+                }
                 last_event_id.get_or_insert(value);
                 continue;
             }
             "lastEventID" if config.legacy => {
+                if std::mem::replace(&mut legacy_cursor, true) {
+                    return Err("lastEventID appears more than once; send it once".to_owned());
+                }
                 legacy = true;
                 last_event_id.get_or_insert(value);
                 continue;
             }
             _ => continue,
         }
-        .map_err(|error| format!("{name}={value:?}: {error}"))?;
+        .map_err(|error| format!("{name}={}: {error}", excerpt(&value)))?;
         if subscriptions.len() == config.max_selectors {
             return Err(format!(
                 "more than {} selectors in one request",
@@ -97,10 +110,24 @@ pub(crate) fn parse_query(
             "at least one match or match_urlpattern parameter is required".to_owned()
         });
     }
-    if let Some(header) = last_event_id_header {
+    let mut headers = headers.get_all("last-event-id").iter();
+    if let Some(header) = headers.next() {
+        if headers.next().is_some() {
+            return Err("more than one Last-Event-ID header; send one".to_owned());
+        }
         let value = std::str::from_utf8(header.as_bytes())
             .map_err(|_| "the Last-Event-ID header is not valid UTF-8".to_owned())?;
         last_event_id = Some(value.to_owned());
+    }
+    if let Some(id) = &last_event_id {
+        // The same rules as the ids a publisher may set: nothing else can be in history.
+        if id.len() > MAX_EVENT_FIELD_LEN {
+            return Err(format!(
+                "the last event id is {} bytes long; no id is longer than {MAX_EVENT_FIELD_LEN}",
+                id.len()
+            ));
+        }
+        check_characters(id).map_err(|error| format!("the last event id contains {error}"))?;
     }
     let resume = match last_event_id {
         None => Resume::Live,
@@ -117,10 +144,33 @@ pub(crate) fn parse_query(
     })
 }
 
+/// Whether a subscribe request carries a body: `Transfer-Encoding`, a non-zero
+/// `Content-Length`, or (HTTP/2) DATA frames.
+fn has_body(request: &Request<Incoming>) -> bool {
+    request.headers().contains_key(header::TRANSFER_ENCODING) || !request.body().is_end_stream()
+}
+
 /// Handles a subscribe request.
+///
+/// Security: a subscribe `GET` must not carry a body. The stream never reads one, so whatever
+/// a body holds would stay in the connection, and a proxy in front that frames the request
+/// differently (request smuggling) could take it for the next request. Such requests are
+/// refused and, on HTTP/1.1, the connection is closed after the answer.
 pub(crate) async fn subscribe(hub: &Hub, request: Request<Incoming>) -> Response<HubBody> {
+    if has_body(&request) {
+        let mut response = text(
+            StatusCode::BAD_REQUEST,
+            "a subscribe request must not have a body (no Content-Length or Transfer-Encoding on GET)",
+        );
+        if request.version() <= Version::HTTP_11 {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        return response;
+    }
     let query = request.uri().query().unwrap_or("");
-    let parsed = match parse_query(hub, query, request.headers().get("last-event-id")) {
+    let parsed = match parse_query(hub, query, request.headers()) {
         Ok(parsed) => parsed,
         Err(message) => return text(StatusCode::BAD_REQUEST, message),
     };
