@@ -6,12 +6,15 @@
 //! - `sub`: subscribe to the hub or any event stream and print events (`herald-client`).
 //! - `publish`: `herald pub`, publish once or as a ticker (`--every`).
 //! - `bench`: fan-out load generator (subscribers, publishers, latency, hub CPU and memory).
+//! - `soak`: a long churn run (subscribers coming and going, resumes, publishes) checking
+//!   every delivery and sampling the hub's memory and descriptors (`bench/soak.sh`).
 //! - `duration`: human-friendly durations (`500ms`, `15s`, `1h`).
 
 mod bench;
 mod duration;
 mod publish;
 mod serve;
+mod soak;
 mod sub;
 mod token;
 
@@ -46,6 +49,9 @@ enum Command {
     Pub(publish::PubOptions),
     /// Load-test a hub (Herald or Nchan): fan-out latency, throughput, CPU and memory.
     Bench(bench::BenchOptions),
+    /// Churn subscribers, resumes and publishes against a hub for a long time, checking every
+    /// delivery and sampling the hub's memory (see bench/soak.sh).
+    Soak(soak::SoakOptions),
 }
 
 fn init_tracing(format: LogFormat) {
@@ -68,6 +74,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(options) => serve::run(*options).await,
         Command::Token(options) => token::run(options),
         Command::Bench(options) => bench::run(options).await,
+        Command::Soak(options) => soak::run(options).await,
         Command::Sub(options) => sub::run(options).await,
         Command::Pub(options) => publish::run(options).await,
     };
