@@ -1062,9 +1062,12 @@ impl Claims {
             .map(|(_, payload)| payload)
     }
 
-    /// Whether the token grants anything at all.
+    /// Whether the token grants anything at all: an action on at least one topic matcher.
+    /// (A legacy `mercure.publish: []` is a grant with no matcher: it grants nothing.)
     pub fn grants_anything(&self) -> bool {
-        self.grants.iter().any(|g| g.publish || g.subscribe)
+        self.grants
+            .iter()
+            .any(|g| (g.publish || g.subscribe) && !g.topics.is_empty())
     }
 }
 
@@ -2134,6 +2137,17 @@ VqHi60qJ0hsVkLkykQIDAQAB
                 .unwrap()
                 .grants_anything()
         );
+    }
+
+    /// Found by the `token` fuzz target: a legacy claim with empty selector lists made
+    /// `grants_anything` say yes although no topic could ever be matched.
+    #[test]
+    fn legacy_empty_selector_lists_grant_nothing() {
+        let token =
+            mint_legacy(&json!({"exp": NOW + 60, "mercure": {"publish": [], "subscribe": []}}));
+        let claims = legacy_verifier().verify_at(&token, NOW).unwrap();
+        assert!(!claims.grants_anything());
+        assert!(!claims.can_publish("x") && !claims.can_subscribe("x"));
     }
 
     // --- presentation -----------------------------------------------------------------------

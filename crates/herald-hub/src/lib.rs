@@ -16,8 +16,11 @@
 //! - [`http`]: routing and the handlers, served with hyper over TCP or TLS.
 //! - [`metrics`]: `/metrics` in the Prometheus / OpenMetrics text format.
 //! - [`config`]: the settings, [`HubConfig`].
+//! - `bench_support` (hidden): the registry and queues alone, for `benches/fanout.rs`.
 
 pub mod auth;
+#[doc(hidden)]
+pub mod bench_support;
 pub mod config;
 pub mod http;
 pub mod hub;

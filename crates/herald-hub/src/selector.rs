@@ -382,6 +382,28 @@ mod tests {
         url::Url::parse("https://hub.example.com/.well-known/mercure").unwrap()
     }
 
+    /// Found by the `selector` fuzz target: a `]` in a pattern's hostname without a `[` made
+    /// urlpattern's bracket counter underflow, a panic in builds with overflow checks (fixed by
+    /// the `urlpattern` profile override in the root Cargo.toml). Such a hostname is invalid.
+    #[test]
+    fn url_pattern_with_stray_bracket_in_hostname_is_refused_without_panic() {
+        for pattern in [
+            "https://e]x.com/",
+            "https://a]b]c:8080/x",
+            "https://u@h]/",
+            "https://e\u{FFFD}ample.]com/((",
+        ] {
+            let result = Selector::url_pattern(pattern, &hub());
+            assert!(
+                matches!(result, Err(SelectorError::Invalid { .. })),
+                "{pattern}: {result:?}"
+            );
+        }
+        // A real IPv6 literal (colons escaped, as pattern syntax requires) still works.
+        let ipv6 = Selector::url_pattern(r"http://[\:\:1]:8080/:id", &hub()).unwrap();
+        assert!(ipv6.matches("http://[::1]:8080/7"));
+    }
+
     #[test]
     fn matcher_type_names() {
         assert_eq!(MatcherType::from_param("match"), Some(MatcherType::Exact));

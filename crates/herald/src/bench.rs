@@ -1147,14 +1147,14 @@ fn sum_pids<T: std::iter::Sum<T>>(pids: &[u32], read: fn(u32) -> Option<T>) -> O
 }
 
 /// `VmRSS` of a process in KiB.
-fn read_rss_kb(pid: u32) -> Option<u64> {
+pub(crate) fn read_rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// utime + stime of a process in seconds.
-fn cpu_seconds(pid: u32) -> Option<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: fields start after the last `)`.
     let rest = &stat[stat.rfind(')')? + 1..];

@@ -7,6 +7,8 @@
 //! - `publish`: `herald pub`, publish once or as a ticker (`--every`).
 //! - `end`: end topics' streams for good (a final event, then 204 to new subscribers).
 //! - `bench`: fan-out load generator (subscribers, publishers, latency, hub CPU and memory).
+//! - `soak`: a long churn run (subscribers coming and going, resumes, publishes) checking
+//!   every delivery and sampling the hub's memory and descriptors (`bench/soak.sh`).
 //! - `duration`: human-friendly durations (`500ms`, `15s`, `1h`).
 
 mod bench;
@@ -14,6 +16,7 @@ mod duration;
 mod end;
 mod publish;
 mod serve;
+mod soak;
 mod sub;
 mod token;
 
@@ -51,6 +54,9 @@ enum Command {
     End(end::EndOptions),
     /// Load-test a hub (Herald or Nchan): fan-out latency, throughput, CPU and memory.
     Bench(bench::BenchOptions),
+    /// Churn subscribers, resumes and publishes against a hub for a long time, checking every
+    /// delivery and sampling the hub's memory (see bench/soak.sh).
+    Soak(soak::SoakOptions),
 }
 
 fn init_tracing(format: LogFormat) {
@@ -73,6 +79,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(options) => serve::run(*options).await,
         Command::Token(options) => token::run(options),
         Command::Bench(options) => bench::run(options).await,
+        Command::Soak(options) => soak::run(options).await,
         Command::Sub(options) => sub::run(options).await,
         Command::Pub(options) => publish::run(options).await,
         Command::End(options) => end::run(options).await,

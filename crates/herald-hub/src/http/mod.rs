@@ -44,6 +44,7 @@ use tokio::net::TcpListener;
 
 use crate::hub::Hub;
 pub use access::X_REQUEST_ID;
+pub use publish::{PublishRefusal, publish_fields};
 pub use response::HubBody;
 pub use server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_SEND_BUFFER, ServerOptions};
 pub use subscribe::MERCURE_LAST_EVENT_ID;

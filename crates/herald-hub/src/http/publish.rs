@@ -10,6 +10,7 @@ use http::{Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
+use crate::config::HubConfig;
 use crate::http::form;
 use crate::http::response::{BearerError, HubBody, bearer, excerpt, plain, text};
 use crate::http::token::authenticate;
@@ -135,9 +136,44 @@ pub(crate) async fn authorized_update(
 /// refused rather than one of the two silently winning: a publisher and a proxy (or two
 /// parsers) must never disagree on what was published.
 pub(crate) fn parse_update(hub: &Hub, body: &[u8]) -> Result<UpdateFields, Response<HubBody>> {
-    let bad = |message: String| text(StatusCode::BAD_REQUEST, message);
+    publish_fields(hub.config(), body).map_err(|refusal| text(refusal.status, refusal.message))
+}
+
+/// Why a publish body was refused: the status the hub answers with and a message saying which
+/// field is wrong and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishRefusal {
+    /// `400 Bad Request`, or `413 Payload Too Large` for more than `max_topics` topics.
+    pub status: StatusCode,
+    /// For the publisher: which field, and what is wrong with it.
+    pub message: String,
+}
+
+/// Decodes and validates the form body of a publish request, as the publish handler does
+/// after authentication and before authorization: strict form decoding, at least one and at
+/// most `config.max_topics` valid, unreserved `topic` fields, `id` and `type` free of
+/// characters that would inject SSE fields (and not reserved), `retry` ASCII digits. Unknown
+/// fields are ignored. A missing `id` is generated (`urn:uuid:…`).
+///
+/// Public so the fuzz target and the tests check exactly what the handler runs.
+///
+/// ```
+/// let config = herald_hub::HubConfig::new("http://127.0.0.1:3000".parse()?);
+/// let fields = herald_hub::http::publish_fields(&config, b"topic=/a&data=hi&id=1").unwrap();
+/// assert_eq!((fields.topics, fields.data, fields.id), (vec!["/a".to_owned()], "hi".into(), "1".into()));
+/// let refusal = herald_hub::http::publish_fields(&config, b"data=hi").unwrap_err();
+/// assert_eq!(refusal.status, http::StatusCode::BAD_REQUEST);
+/// # Ok::<(), url::ParseError>(())
+/// ```
+///
+/// # Errors
+/// [`PublishRefusal`] naming the first field that is wrong.
+pub fn publish_fields(config: &HubConfig, body: &[u8]) -> Result<UpdateFields, PublishRefusal> {
+    let bad = |message: String| PublishRefusal {
+        status: StatusCode::BAD_REQUEST,
+        message,
+    };
     let pairs = form::parse(body).map_err(|error| bad(error.to_string()))?;
-    let config = hub.config();
     let mut fields = UpdateFields::default();
     let mut id = None;
     let mut seen = [false; 4];
@@ -160,10 +196,10 @@ pub(crate) fn parse_update(hub: &Hub, body: &[u8]) -> Result<UpdateFields, Respo
         match name.as_str() {
             "topic" => {
                 if fields.topics.len() == config.max_topics {
-                    return Err(text(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("more than {} topic fields", config.max_topics),
-                    ));
+                    return Err(PublishRefusal {
+                        status: StatusCode::PAYLOAD_TOO_LARGE,
+                        message: format!("more than {} topic fields", config.max_topics),
+                    });
                 }
                 validate_topic(&value)
                     .map_err(|error| bad(format!("topic {}: {error}", excerpt(&value))))?;
