@@ -115,6 +115,8 @@ pub struct Stats {
     pub replays: AtomicU64,
     /// Subscribe requests accepted since start.
     pub connections_total: AtomicU64,
+    /// Connections refused by the global or per-address connection limits.
+    pub connections_refused: AtomicU64,
     /// Publishes refused because history could not be written.
     pub store_errors: AtomicU64,
     /// How long each group-commit append to history took.

@@ -11,6 +11,7 @@
 //! | `herald_subscriptions` | gauge | selectors of the connected subscribers |
 //! | `herald_topics` | gauge | distinct exact topics subscribed to |
 //! | `herald_connections_opened_total` | counter | subscribe requests accepted |
+//! | `herald_connections_refused_total` | counter | connections refused by the connection limits (503 / 429) |
 //! | `herald_publishes_total` | counter | updates committed to history |
 //! | `herald_deliveries_total` | counter | frames queued to subscribers by live fan-out |
 //! | `herald_queue_overflows_total` | counter | subscribers caught up from history after a full queue |
@@ -131,6 +132,11 @@ pub fn render(hub: &Hub) -> String {
         "store_errors",
         "Publishes refused because history could not be written",
         counter(&stats.store_errors),
+    );
+    registry.register(
+        "connections_refused",
+        "Connections refused by the global or per-address connection limits",
+        counter(&stats.connections_refused),
     );
     registry.register(
         "log_errors",

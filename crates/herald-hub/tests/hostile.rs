@@ -187,6 +187,14 @@ async fn the_global_connection_limit_answers_503_and_frees_slots_as_connections_
         503,
         "retry in 5s",
     );
+    // Operators see refusals in /metrics, not only in the (sampled) log.
+    assert_eq!(
+        hub.hub
+            .stats()
+            .connections_refused
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
     // A subscriber leaves; its slot comes back once the hub sees the connection gone (at
     // its next write: an update for its topic).
     drop(streams.pop());

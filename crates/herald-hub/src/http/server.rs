@@ -19,7 +19,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -157,7 +157,6 @@ pub(crate) async fn run(
         hub.config().max_connections,
         hub.config().max_connections_per_ip,
     ));
-    let refused = AtomicU64::new(0);
     let send_buffer = options.send_buffer;
     let shared = Arc::new(Shared {
         hub: hub.clone(),
@@ -188,7 +187,7 @@ pub(crate) async fn run(
                     Err(refusal) => {
                         // The first refusal and every 1000th after it: enough for an operator
                         // to see the limit is reached, without a log line per refused client.
-                        let count = refused.fetch_add(1, Ordering::Relaxed);
+                        let count = hub.stats().connections_refused.fetch_add(1, Ordering::Relaxed);
                         if count.is_multiple_of(1000) {
                             tracing::warn!(?refusal, refused = count + 1, "connection over a limit refused");
                         }
