@@ -355,9 +355,6 @@ impl Hub {
             return Err(OpenError::ShuttingDown);
         }
         let ended = self.is_ended(&request.subscriptions);
-        if ended && !self.missed_before_end(&request).await? {
-            return Err(OpenError::Ended);
-        }
         let config = &self.inner.config;
         let deadline = connection_deadline(
             request.claims.as_deref().map(|claims| claims.expires_at),
@@ -371,6 +368,10 @@ impl Hub {
             queue: SubscriberQueue::new(config.queue_frames, config.queue_bytes),
             deadline,
         });
+        // Not registered yet: answering 204 here leaves nothing behind.
+        if ended && !self.missed_before_end(&subscriber, &request.resume).await? {
+            return Err(OpenError::Ended);
+        }
         let head = {
             let mut registry = self
                 .inner
@@ -431,25 +432,21 @@ impl Hub {
     /// Whether history holds an update for these subscriptions after the resume point (an
     /// unknown id counts as before everything retained). Reads batch by batch until it finds
     /// one: only clients coming back to an ended stream pay for it.
-    async fn missed_before_end(&self, request: &OpenRequest) -> Result<bool, StoreError> {
+    async fn missed_before_end(
+        &self,
+        subscriber: &Subscriber,
+        resume: &Resume,
+    ) -> Result<bool, StoreError> {
         let store = &self.inner.store;
-        let mut after = match &request.resume {
+        let mut after = match resume {
             Resume::Live => return Ok(false),
             Resume::Earliest => 0,
             Resume::After(id) => store.position(id).await?.unwrap_or(0),
         };
-        let probe = Subscriber {
-            key: 0,
-            id: String::new(),
-            subscriptions: request.subscriptions.clone(),
-            claims: request.claims.clone(),
-            queue: SubscriberQueue::new(1, 1),
-            deadline: None,
-        };
         let batch = self.inner.config.replay_batch.max(1);
         loop {
             let updates = store.read_after(after, batch).await?;
-            if updates.iter().any(|update| probe.wants(update)) {
+            if updates.iter().any(|update| subscriber.wants(update)) {
                 return Ok(true);
             }
             match updates.last() {

@@ -79,10 +79,7 @@ impl ClusterName {
     /// Deletes the cluster's keys, as a Redis restarted without persistence would have lost
     /// them.
     pub fn delete_keys(&self) {
-        let keys: Vec<String> = ["log", "seq", "ids", "next", "epoch"]
-            .iter()
-            .map(|key| format!("{{{}}}:{key}", self.name))
-            .collect();
+        let keys = herald_hub::store::redis::key_names(&self.name);
         // One RESP command over a plain socket; best effort (batch keys expire by themselves).
         let mut command = format!("*{}\r\n$3\r\nDEL\r\n", keys.len() + 1);
         for key in &keys {

@@ -170,6 +170,40 @@ fn unknown_config_keys_are_refused_with_the_file_name() {
 }
 
 #[test]
+fn bad_cluster_options_are_refused_saying_what_to_use() {
+    let unreachable = "redis://127.0.0.1:1";
+    for (args, says) in [
+        (
+            vec!["--transport", "http://127.0.0.1:6379"],
+            "redis://host:port",
+        ),
+        (
+            vec!["--transport", unreachable, "--memory"],
+            "exclude each other",
+        ),
+        (
+            vec!["--transport", unreachable, "--cluster-name", "{x}"],
+            "without braces",
+        ),
+        // Checked at start: an unreachable Redis is named, and the hub does not start.
+        (
+            vec!["--transport", unreachable],
+            "cannot read the history store",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn sigterm_exits_cleanly_and_history_survives_restart() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();

@@ -216,6 +216,17 @@ impl Keys {
     }
 }
 
+/// The keys a cluster named `prefix` keeps in Redis (all but the short-lived batch keys), for
+/// tools and tests that inspect or remove a cluster's history.
+///
+/// ```
+/// assert_eq!(herald_hub::store::redis::key_names("shop")[0], "{shop}:log");
+/// ```
+pub fn key_names(prefix: &str) -> Vec<String> {
+    let keys = Keys::new(prefix);
+    vec![keys.log, keys.seq, keys.ids, keys.next, keys.epoch]
+}
+
 /// History in a Redis Stream shared by every node of a cluster; see the module docs.
 ///
 /// ```no_run
