@@ -10,10 +10,10 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::header::HeaderValue;
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 use tokio::time::Instant;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use crate::http::{HubBody, handle};
 use crate::hub::Hub;
@@ -26,26 +26,60 @@ const MAX_INCOMING_ID: usize = 64;
 
 /// Runs [`handle`] inside a request span, then adds `x-request-id` and logs the request.
 pub(crate) async fn traced(hub: Hub, request: Request<Incoming>) -> Response<HubBody> {
-    let started = Instant::now();
-    let id = request_id(request.headers());
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let version = request.version();
-    let span = tracing::info_span!("request", id = %id.to_str().unwrap_or_default());
-    let mut response = handle(hub, request).instrument(span.clone()).await;
-    let status = response.status().as_u16();
-    response.headers_mut().insert(X_REQUEST_ID, id);
-    span.in_scope(|| {
-        tracing::info!(
-            %method,
-            %path,
-            ?version,
-            status,
-            duration_us = started.elapsed().as_micros() as u64,
-            "request"
-        );
-    });
+    let log = RequestLog::start(
+        request.method(),
+        request.uri(),
+        request.version(),
+        request.headers(),
+    );
+    let mut response = handle(hub, request).instrument(log.span.clone()).await;
+    log.finish(&mut response);
     response
+}
+
+/// One request's id, span and start time, from its head until its response head is ready.
+/// Both the hyper path ([`traced`]) and the lean subscribe path use it, so every request
+/// gets the same id header and log line whichever path serves it.
+pub(crate) struct RequestLog {
+    started: Instant,
+    id: HeaderValue,
+    method: Method,
+    path: String,
+    version: Version,
+    /// The `request` span the handler runs in.
+    pub(crate) span: Span,
+}
+
+impl RequestLog {
+    /// Opens the span of a request with this head.
+    pub(crate) fn start(method: &Method, uri: &Uri, version: Version, headers: &HeaderMap) -> Self {
+        let id = request_id(headers);
+        let span = tracing::info_span!("request", id = %id.to_str().unwrap_or_default());
+        Self {
+            started: Instant::now(),
+            id,
+            method: method.clone(),
+            path: uri.path().to_owned(),
+            version,
+            span,
+        }
+    }
+
+    /// Adds `x-request-id` to the response and writes the access log line.
+    pub(crate) fn finish<B>(self, response: &mut Response<B>) {
+        let status = response.status().as_u16();
+        response.headers_mut().insert(X_REQUEST_ID, self.id);
+        self.span.in_scope(|| {
+            tracing::info!(
+                method = %self.method,
+                path = %self.path,
+                version = ?self.version,
+                status,
+                duration_us = self.started.elapsed().as_micros() as u64,
+                "request"
+            );
+        });
+    }
 }
 
 /// The client's `x-request-id` when it is short and printable ASCII, else a generated one.

@@ -23,6 +23,7 @@ mod cors;
 mod discovery;
 mod end;
 pub mod form;
+mod lean;
 pub(crate) mod limits;
 pub(crate) mod opening;
 mod pages;
@@ -38,7 +39,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use http::header::{self, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, request};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 
@@ -98,12 +99,26 @@ pub async fn handle(hub: Hub, request: Request<Incoming>) -> Response<HubBody> {
     } else {
         response::text(StatusCode::NOT_FOUND, format!("no such resource: {path}"))
     };
+    finish(&hub, origin.as_ref(), &mut response);
+    response
+}
+
+/// Serves a subscribe request that arrived on the lean HTTP/1.1 path (a `GET` of the hub
+/// path without a body): the same handler and headers as through [`handle`].
+pub(crate) async fn handle_subscribe(hub: &Hub, head: &request::Parts) -> Response<HubBody> {
+    let mut response = subscribe::subscribe_head(hub, head, false).await;
+    finish(hub, head.headers.get(header::ORIGIN), &mut response);
+    response
+}
+
+/// The headers every response carries: the discovery link and, for allowed origins, CORS.
+fn finish(hub: &Hub, origin: Option<&HeaderValue>, response: &mut Response<HubBody>) {
+    let config = hub.config();
     let link = format!("<{}>; rel=\"mercure\"", config.hub_url);
     if let Ok(link) = HeaderValue::from_str(&link) {
         response.headers_mut().entry(header::LINK).or_insert(link);
     }
-    cors::apply(config, origin.as_ref(), &mut response);
-    response
+    cors::apply(config, origin, response);
 }
 
 /// Serves the hub on `listener` (plain TCP: HTTP/1.1, and HTTP/2 with prior knowledge)

@@ -65,6 +65,12 @@ pub(crate) async fn read_opening<I: AsyncRead + Unpin>(
     }
 }
 
+/// Whether a connection's opening bytes are the HTTP/2 preface (prior knowledge, or after
+/// ALPN `h2`).
+pub(crate) fn is_http2(opening: &[u8]) -> bool {
+    opening == H2_PREFACE
+}
+
 /// A stream with bytes already read from it put back in front.
 #[derive(Debug)]
 pub(crate) struct Rewound<I> {

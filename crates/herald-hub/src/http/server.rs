@@ -22,17 +22,21 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::http::access;
+use crate::http::lean::{self, LeanContext, Outcome};
 use crate::http::limits::{ConnectionLimits, ConnectionSlot, Refusal, RefusingSlot};
-use crate::http::opening::{Rewound, read_opening};
+use crate::http::opening::{Rewound, is_http2, read_opening};
 use crate::http::tls::TlsSettings;
 use crate::hub::Hub;
 
@@ -142,6 +146,8 @@ struct Shared {
     acceptor: Option<TlsAcceptor>,
     tls_handshake_timeout: Duration,
     header_read_timeout: Duration,
+    /// Set when the server shuts down; connections waiting for a request close.
+    closing: watch::Sender<bool>,
 }
 
 /// The accept loop behind [`serve`](crate::http::serve) and
@@ -167,6 +173,7 @@ pub(crate) async fn run(
             .map(|tls| TlsAcceptor::from(tls.server_config())),
         tls_handshake_timeout: options.tls_handshake_timeout,
         header_read_timeout: options.header_read_timeout,
+        closing: watch::Sender::new(false),
     });
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -217,6 +224,7 @@ pub(crate) async fn run(
         }
     }
     drop(listener);
+    shared.closing.send_replace(true);
     hub.shutdown(grace).await;
     tokio::select! {
         () = graceful.shutdown() => {}
@@ -237,18 +245,37 @@ async fn connection(
 ) {
     match &shared.acceptor {
         None => serve_stream(stream, peer, &shared, watcher, admission).await,
+        // Boxed, as every large state a connection passes through only in some cases: a
+        // task is as large as the largest state its future can be in, so a TLS session
+        // held inline would be paid by every plain-TCP subscriber too.
         Some(acceptor) => {
-            let accepting = acceptor.accept(stream);
-            match tokio::time::timeout(shared.tls_handshake_timeout, accepting).await {
-                Ok(Ok(tls)) => serve_stream(tls, peer, &shared, watcher, admission).await,
-                Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-            }
+            Box::pin(serve_tls(
+                acceptor, stream, peer, &shared, watcher, admission,
+            ))
+            .await
         }
     }
 }
 
-/// Serves HTTP on a connection (plain or TLS) once its first bytes are in.
+/// Serves a connection after its TLS handshake.
+async fn serve_tls(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    watcher: Watcher,
+    admission: Admission,
+) {
+    let accepting = acceptor.accept(stream);
+    match tokio::time::timeout(shared.tls_handshake_timeout, accepting).await {
+        Ok(Ok(tls)) => serve_stream(tls, peer, shared, watcher, admission).await,
+        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+/// Serves HTTP on a connection (plain or TLS) once its first bytes are in: subscriptions
+/// on the [`lean`] path, everything else (and HTTP/2) with hyper.
 async fn serve_stream<I>(
     mut stream: I,
     peer: SocketAddr,
@@ -265,25 +292,57 @@ async fn serve_stream<I>(
             return;
         }
     };
-    let io = TokioIo::new(Rewound::new(opening, stream));
     let slot = match admission {
         Admission::Admitted(slot) => slot,
         Admission::Refused(refusal, answering) => {
-            refuse(io, shared, refusal).await;
+            Box::pin(refuse(
+                TokioIo::new(Rewound::new(opening, stream)),
+                shared,
+                refusal,
+            ))
+            .await;
             drop(answering);
             return;
         }
     };
+    let unread = if is_http2(&opening) {
+        opening
+    } else {
+        let context = LeanContext {
+            hub: &shared.hub,
+            header_read_timeout: shared.header_read_timeout,
+            closing: shared.closing.subscribe(),
+        };
+        match lean::serve(&mut stream, opening, context).await {
+            Outcome::Closed => return,
+            Outcome::HandOff(unread) => unread,
+        }
+    };
+    // Boxed, for the same reason as the TLS path: hyper's connection state is large.
+    Box::pin(serve_hyper(stream, unread, peer, shared, watcher)).await;
+    drop(slot);
+}
+
+/// Serves the rest of a connection with hyper, starting with the bytes already read.
+async fn serve_hyper<I>(
+    stream: I,
+    unread: Bytes,
+    peer: SocketAddr,
+    shared: &Shared,
+    watcher: Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let hub = shared.hub.clone();
     let service = service_fn(move |request| {
         let hub = hub.clone();
         async move { Ok::<_, Infallible>(access::traced(hub, request).await) }
     });
+    let io = TokioIo::new(Rewound::new(unread, stream));
     let connection = shared.builder.serve_connection(io, service);
     if let Err(error) = watcher.watch(connection.into_owned()).await {
         tracing::debug!(%peer, %error, "connection ended with an error");
     }
-    drop(slot);
 }
 
 /// Answers every request on a connection over a limit with `refusal`, then closes it: after

@@ -9,7 +9,7 @@
 //! decided per update by the token's grants (see `Subscriber::wants`).
 
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Request, Response, StatusCode, Version};
+use http::{Request, Response, StatusCode, Version, request};
 use hyper::body::{Body, Incoming};
 
 use crate::http::form;
@@ -137,6 +137,8 @@ pub(crate) fn parse_query(
         Some(id) if id.is_empty() => Resume::Live,
         Some(id) => Resume::After(id),
     };
+    // Kept for the stream's whole life: no spare capacity (a selector is ~150 bytes).
+    subscriptions.shrink_to_fit();
     Ok(SubscribeQuery {
         subscriptions,
         resume,
@@ -150,31 +152,42 @@ fn has_body(request: &Request<Incoming>) -> bool {
     request.headers().contains_key(header::TRANSFER_ENCODING) || !request.body().is_end_stream()
 }
 
-/// Handles a subscribe request.
+/// Handles a subscribe request that came through hyper.
+pub(crate) async fn subscribe(hub: &Hub, request: Request<Incoming>) -> Response<HubBody> {
+    let has_body = has_body(&request);
+    let (head, _body) = request.into_parts();
+    subscribe_head(hub, &head, has_body).await
+}
+
+/// Handles a subscribe request given its head, whichever path it came through.
 ///
 /// Security: a subscribe `GET` must not carry a body. The stream never reads one, so whatever
 /// a body holds would stay in the connection, and a proxy in front that frames the request
 /// differently (request smuggling) could take it for the next request. Such requests are
 /// refused and, on HTTP/1.1, the connection is closed after the answer.
-pub(crate) async fn subscribe(hub: &Hub, request: Request<Incoming>) -> Response<HubBody> {
-    if has_body(&request) {
+pub(crate) async fn subscribe_head(
+    hub: &Hub,
+    request: &request::Parts,
+    has_body: bool,
+) -> Response<HubBody> {
+    if has_body {
         let mut response = text(
             StatusCode::BAD_REQUEST,
             "a subscribe request must not have a body (no Content-Length or Transfer-Encoding on GET)",
         );
-        if request.version() <= Version::HTTP_11 {
+        if request.version <= Version::HTTP_11 {
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         return response;
     }
-    let query = request.uri().query().unwrap_or("");
-    let parsed = match parse_query(hub, query, request.headers()) {
+    let query = request.uri.query().unwrap_or("");
+    let parsed = match parse_query(hub, query, &request.headers) {
         Ok(parsed) => parsed,
         Err(message) => return text(StatusCode::BAD_REQUEST, message),
     };
-    let claims = match authenticate(hub, request.headers(), Some(query)) {
+    let claims = match authenticate(hub, &request.headers, Some(query)) {
         Ok(claims) => claims,
         Err(refusal) => return refusal,
     };
