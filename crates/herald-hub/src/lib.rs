@@ -13,7 +13,8 @@
 //! - `registry`, `queue`, [`subscriber`], [`stream`]: who listens to what, and each
 //!   subscriber's bounded queue and event stream.
 //! - [`subscription_event`]: active subscriptions as documents.
-//! - [`http`]: routing and the handlers, served with hyper over TCP or TLS.
+//! - [`http`]: routing and the handlers; subscriptions over HTTP/1.1 on a lean path of its
+//!   own, everything else (and HTTP/2) with hyper, over TCP or TLS.
 //! - [`metrics`]: `/metrics` in the Prometheus / OpenMetrics text format.
 //! - [`config`]: the settings, [`HubConfig`].
 //! - `bench_support` (hidden): the registry and queues alone, for `benches/fanout.rs`.

@@ -1,4 +1,5 @@
-//! The hub's HTTP interface: routing, and serving connections with hyper.
+//! The hub's HTTP interface: routing, and serving connections (HTTP/1.1 subscriptions on the
+//! [`lean`] path, everything else with hyper).
 //!
 //! Routes (for the default hub path):
 //! - `GET /.well-known/mercure`: subscribe ([`subscribe`])

@@ -1,7 +1,8 @@
 //! Accepting connections: plain TCP (HTTP/1.1, and HTTP/2 with prior knowledge when h2c is
-//! on) or TLS (HTTP/2 or HTTP/1.1 by ALPN), all served by the same hyper connection builder
-//! and the same [`handle`](crate::http::handle), so the subscribe path is identical whatever
-//! the transport.
+//! on) or TLS (HTTP/2 or HTTP/1.1 by ALPN). HTTP/1.1 subscriptions are served on the
+//! [`lean`](crate::http::lean) path, everything else by one hyper connection builder and
+//! [`handle`](crate::http::handle); both run the same subscribe handler, so a subscription
+//! behaves the same whatever the transport.
 //!
 //! Defences against clients that hold resources without using them:
 //! - every accepted connection is counted against the global and per-address limits
