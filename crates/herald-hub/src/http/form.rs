@@ -4,6 +4,8 @@
 //! protocol requires UTF-8 names and values, and silently replacing bytes would publish or
 //! subscribe to something other than what the client sent.
 
+use std::borrow::Cow;
+
 use percent_encoding::percent_decode;
 
 /// Why a form could not be decoded.
@@ -27,12 +29,35 @@ pub struct FormError {
 /// assert!(herald_hub::http::form::parse(b"topic=%FF").is_err());
 /// ```
 pub fn parse(input: &[u8]) -> Result<Vec<(String, String)>, FormError> {
+    Ok(pairs(input)?
+        .into_iter()
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect())
+}
+
+/// One decoded `name=value` pair, borrowed from the input when nothing needed decoding.
+pub type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// [`parse`] without copying: a name or value with nothing to decode (no `%`, no `+`) is
+/// borrowed from `input`. The publish handler reads every body through this; a typical
+/// publish (`topic=…&data=…`, nothing escaped) then allocates only the list of pairs.
+///
+/// ```
+/// use std::borrow::Cow;
+/// let pairs = herald_hub::http::form::pairs(b"topic=a%2Fb&data=xy").unwrap();
+/// assert_eq!(pairs[0].1, "a/b");
+/// assert!(matches!(pairs[1].1, Cow::Borrowed("xy")));
+/// ```
+///
+/// # Errors
+/// [`FormError`] naming the first name or value that is not UTF-8 once decoded.
+pub fn pairs(input: &[u8]) -> Result<Vec<Pair<'_>>, FormError> {
     let mut pairs = Vec::new();
     for (index, pair) in input.split(|&byte| byte == b'&').enumerate() {
         if pair.is_empty() {
             continue;
         }
-        let (name, value) = match pair.iter().position(|&byte| byte == b'=') {
+        let (name, value) = match memchr::memchr(b'=', pair) {
             Some(at) => (&pair[..at], &pair[at + 1..]),
             None => (pair, &[][..]),
         };
@@ -47,17 +72,21 @@ pub fn parse(input: &[u8]) -> Result<Vec<(String, String)>, FormError> {
     Ok(pairs)
 }
 
-fn decode(raw: &[u8]) -> Option<String> {
-    let bytes: Vec<u8> = if raw.contains(&b'+') {
+fn decode(raw: &[u8]) -> Option<Cow<'_, str>> {
+    if memchr::memchr2(b'%', b'+', raw).is_none() {
+        return std::str::from_utf8(raw).ok().map(Cow::Borrowed);
+    }
+    let mut bytes = Vec::with_capacity(raw.len());
+    if raw.contains(&b'+') {
         let spaced: Vec<u8> = raw
             .iter()
             .map(|&byte| if byte == b'+' { b' ' } else { byte })
             .collect();
-        percent_decode(&spaced).collect()
+        bytes.extend(percent_decode(&spaced));
     } else {
-        percent_decode(raw).collect()
-    };
-    String::from_utf8(bytes).ok()
+        bytes.extend(percent_decode(raw));
+    }
+    String::from_utf8(bytes).ok().map(Cow::Owned)
 }
 
 #[cfg(test)]

@@ -173,12 +173,12 @@ pub fn publish_fields(config: &HubConfig, body: &[u8]) -> Result<UpdateFields, P
         status: StatusCode::BAD_REQUEST,
         message,
     };
-    let pairs = form::parse(body).map_err(|error| bad(error.to_string()))?;
+    let pairs = form::pairs(body).map_err(|error| bad(error.to_string()))?;
     let mut fields = UpdateFields::default();
     let mut id = None;
     let mut seen = [false; 4];
     for (name, value) in pairs {
-        let single = match name.as_str() {
+        let single = match &*name {
             "data" => Some(0),
             "id" => Some(1),
             "type" => Some(2),
@@ -193,7 +193,7 @@ pub fn publish_fields(config: &HubConfig, body: &[u8]) -> Result<UpdateFields, P
             }
             seen[index] = true;
         }
-        match name.as_str() {
+        match &*name {
             "topic" => {
                 if fields.topics.len() == config.max_topics {
                     return Err(PublishRefusal {
@@ -210,9 +210,9 @@ pub fn publish_fields(config: &HubConfig, body: &[u8]) -> Result<UpdateFields, P
                         config.hub_path()
                     )));
                 }
-                fields.topics.push(value);
+                fields.topics.push(value.into_owned());
             }
-            "data" => fields.data = value,
+            "data" => fields.data = value.into_owned(),
             "private" => fields.private = true,
             "id" => {
                 check_length("id", &value).map_err(bad)?;
@@ -230,7 +230,7 @@ pub fn publish_fields(config: &HubConfig, body: &[u8]) -> Result<UpdateFields, P
                 if value.is_empty() {
                     return Err(bad("id must not be empty".into()));
                 }
-                id = Some(value);
+                id = Some(value.into_owned());
             }
             "type" => {
                 check_length("type", &value).map_err(bad)?;
@@ -240,7 +240,7 @@ pub fn publish_fields(config: &HubConfig, body: &[u8]) -> Result<UpdateFields, P
                         "type \"mercure\" is reserved for events the hub generates".into(),
                     ));
                 }
-                fields.event_type = (!value.is_empty()).then_some(value);
+                fields.event_type = (!value.is_empty()).then(|| value.into_owned());
             }
             "retry" => {
                 if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_digit()) {

@@ -28,8 +28,8 @@ pub(crate) fn authenticate(
             "this hub has no key to verify tokens (start it with --jwt-key or --jwt-public-key)",
         ));
     };
-    match verifier.verify(&token) {
-        Ok(claims) => Ok(Some(Arc::new(claims))),
+    match verifier.verify_cached(&token) {
+        Ok(claims) => Ok(Some(claims)),
         Err(error) => {
             // The reason helps the token's owner; the token itself is never echoed or logged.
             tracing::debug!(%error, "token refused");
