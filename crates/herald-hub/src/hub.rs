@@ -164,6 +164,8 @@ struct Inner {
     next_key: AtomicU64,
     shutting_down: AtomicBool,
     stats: Stats,
+    /// The discovery `Link` header every response carries, built once.
+    link: Option<http::HeaderValue>,
 }
 
 /// The hub: cheap to clone, shared by every connection.
@@ -196,6 +198,8 @@ impl Hub {
             None => (store.bounds().await?, LogPosition::default()),
         };
         let shared = store.shared_log().is_some();
+        let link =
+            http::HeaderValue::from_str(&format!("<{}>; rel=\"mercure\"", config.hub_url)).ok();
         let (publisher, jobs) = mpsc::channel(PUBLISH_QUEUE);
         let inner = Arc::new(Inner {
             config,
@@ -214,6 +218,7 @@ impl Hub {
             next_key: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             stats: Stats::default(),
+            link,
         });
         tokio::spawn(commit_loop(Arc::downgrade(&inner), jobs));
         tokio::spawn(sweep_loop(Arc::downgrade(&inner)));
@@ -242,6 +247,11 @@ impl Hub {
     /// The history store.
     pub fn store(&self) -> &Arc<dyn HistoryStore> {
         &self.inner.store
+    }
+
+    /// The discovery header, `Link: <hub URL>; rel="mercure"`.
+    pub(crate) fn link_header(&self) -> Option<&http::HeaderValue> {
+        self.inner.link.as_ref()
     }
 
     /// Counters since start.

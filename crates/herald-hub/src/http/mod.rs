@@ -114,12 +114,13 @@ pub(crate) async fn handle_subscribe(hub: &Hub, head: &request::Parts) -> Respon
 
 /// The headers every response carries: the discovery link and, for allowed origins, CORS.
 fn finish(hub: &Hub, origin: Option<&HeaderValue>, response: &mut Response<HubBody>) {
-    let config = hub.config();
-    let link = format!("<{}>; rel=\"mercure\"", config.hub_url);
-    if let Ok(link) = HeaderValue::from_str(&link) {
-        response.headers_mut().entry(header::LINK).or_insert(link);
+    if let Some(link) = hub.link_header() {
+        response
+            .headers_mut()
+            .entry(header::LINK)
+            .or_insert_with(|| link.clone());
     }
-    cors::apply(config, origin, response);
+    cors::apply(hub.config(), origin, response);
 }
 
 /// Serves the hub on `listener` (plain TCP: HTTP/1.1, and HTTP/2 with prior knowledge)
