@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Fan-out benchmark: Herald side by side with Nchan (nginx + libnginx-mod-nchan), same machine,
-# same load generator (`herald bench`), same run. Appends a `## Fan-out` section to
+# Fan-out benchmark: Herald side by side with Nchan (nginx + libnginx-mod-nchan) and a
+# hand-written Node.js server (bench/peers/node-sse.js), same machine, same load generator
+# (`herald bench`), same run. Appends a `## Fan-out` section to
 # bench/RESULTS.md.
 #
 # Run with:   bench/compare.sh                 (full sizes, several minutes)
 #             SCALE=0.1 bench/compare.sh       (a quick run at a tenth of the sizes)
 # Overrides:  SUBS_BURST SUBS_STEADY_BIG SUBS_STEADY_SMALL SUBS_IDLE SUBS_TOPICS EVENTS_BURST
 #             EVENTS_TOPICS STEADY_BIG_SECS STEADY_SMALL_SECS DURABLE_SECS IDLE_SECS
-#             HERALD_PORT NCHAN_PORT SKIP_NCHAN=1 SKIP_BUILD=1 RESULTS=path
+#             HERALD_PORT NCHAN_PORT NODE_PORT SKIP_NCHAN=1 SKIP_NODE=1 SKIP_BUILD=1 RESULTS=path
 #
 # Everything listens on 127.0.0.1; every bench run is bounded by --timeout; both hubs are
 # stopped by pid after each scenario.
@@ -30,6 +31,7 @@ EVENTS_TOPICS=${EVENTS_TOPICS:-$(scale 20000)}
 DURABLE_SECS=${DURABLE_SECS:-10}
 HERALD_PORT=${HERALD_PORT:-39081}
 NCHAN_PORT=${NCHAN_PORT:-39082}
+NODE_PORT=${NODE_PORT:-39083}
 RESULTS=${RESULTS:-$ROOT/bench/RESULTS.md}
 KEY=bench-secret-$$
 HERALD=$ROOT/target/release/herald
@@ -46,6 +48,11 @@ if [[ -z ${SKIP_NCHAN:-} ]]; then
         apt-get update
         DEBIAN_FRONTEND=noninteractive apt-get install -y nginx libnginx-mod-nchan
     fi
+fi
+
+if [[ -z ${SKIP_NODE:-} ]] && ! command -v node >/dev/null; then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs
 fi
 
 WORK=$(mktemp -d /tmp/herald-compare.XXXXXX)
@@ -104,6 +111,9 @@ start_hub() {
         "$HERALD" serve --data-dir "$WORK/redb" --anonymous --jwt-key "$KEY" --listen "127.0.0.1:$HERALD_PORT" \
             >"$WORK/herald.log" 2>&1 &
         HUB_PID=$!; PORT=$HERALD_PORT ;;
+    node)
+        node "$ROOT/bench/peers/node-sse.js" "$NODE_PORT" >"$WORK/node.log" 2>&1 &
+        HUB_PID=$!; PORT=$NODE_PORT ;;
     nchan)
         nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" >"$WORK/nginx/stdout.log" 2>&1 &
         HUB_PID=$!; PORT=$NCHAN_PORT ;;
@@ -131,6 +141,7 @@ run() {
     [[ $hub == nchan ]] && target=nchan
     start_hub "$hub"
     local args=(bench --target "$target" --url "http://127.0.0.1:$PORT" --json "$@")
+    # The Node.js peer speaks the same subset of the protocol and ignores the token.
     [[ $target == herald ]] && args+=(--jwt-key "$KEY")
     echo "$name/$hub: herald ${args[*]/$KEY/\$KEY} --hub-pid <pids>" | tee -a "$COMMANDS"
     if ! "$HERALD" "${args[@]}" "${PIDS[@]}" >"$OUT/$name.$hub.json" 2>"$OUT/$name.$hub.err"; then
@@ -141,8 +152,10 @@ run() {
 }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-HUBS=(herald)
-[[ -z ${SKIP_NCHAN:-} ]] && HUBS=(nchan herald)
+HUBS=()
+[[ -z ${SKIP_NCHAN:-} ]] && HUBS+=(nchan)
+[[ -z ${SKIP_NODE:-} ]] && HUBS+=(node)
+HUBS+=(herald)
 
 for hub in "${HUBS[@]}"; do
     run a-burst "$hub" --subscribers "$SUBS_BURST" --events "$EVENTS_BURST" --rate 0 --publishers 4 --timeout 300s
@@ -170,7 +183,7 @@ def f(v, d=1):
 names = {"a-burst": "(a) burst", "b-steady-10k": "(b) 10k × 5/s", "b-steady-1k": "(b) 1k × 100/s",
          "c-idle": "(c) idle", "d-topics": "(d) own topics", "e-durable": "(e) durable publish"}
 for name in names:
-    for hub in ("nchan", "herald", "herald-redb"):
+    for hub in ("nchan", "node", "herald", "herald-redb"):
         path = f"{out}/{name}.{hub}.json"
         if not os.path.exists(path): continue
         try:
@@ -195,8 +208,9 @@ with open(results, "a") as fh:
     if new:
         fh.write("# Benchmark results\n\nRecorded by the scripts in `bench/`, newest last.\n")
     fh.write(f"\n## Fan-out ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, SCALE={scale})\n\n")
-    fh.write(f"Machine: {nproc} cores, {model}; load average at start {load} (hub, Nchan and the load\n")
-    fh.write("generator share these cores; other builds may have been running). Produced by\n")
+    fh.write(f"Machine: {nproc} cores, {model}; load average at start {load} (the hub under test and\n")
+    fh.write("the load generator share these cores; other builds may have been running). Peers: nchan\n")
+    fh.write("(nginx + Nchan, 2 workers, in memory), node (bench/peers/node-sse.js, one process). Produced by\n")
     fh.write(f"`SCALE={scale} bench/compare.sh`; each row is a fresh hub. 100-byte events.\n\n")
     fh.write("| scenario | hub | subscribers | delivered/expected | deliveries/s | hub CPU s | deliveries per hub CPU-s | latency ms p50 / p99 / p99.9 / max | hub RSS KiB per subscriber | publishes/s | publish p99 ms |\n")
     fh.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
