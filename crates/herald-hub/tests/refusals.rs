@@ -158,6 +158,8 @@ async fn bad_subscribes_are_refused_with_a_reason() {
         ("last_event_id=1", 400, "at least one match"),
         ("match_regex=a", 400, "unsupported matcher"),
         ("MATCHES=a", 400, "unsupported matcher"),
+        // A name whose fifth byte is inside a multi-byte character: once a panic slicing it.
+        ("matc%C3%A9=a", 400, "at least one match"),
         (
             "match_urlpattern=https%3A%2F%2Fa%2F%3A(",
             400,

@@ -43,21 +43,25 @@ pub(crate) fn parse_query(
     headers: &HeaderMap,
 ) -> Result<SubscribeQuery, String> {
     let config = hub.config();
-    let pairs = form::parse(query.as_bytes()).map_err(|error| format!("query: {error}"))?;
+    let pairs = form::pairs(query.as_bytes()).map_err(|error| format!("query: {error}"))?;
     let mut subscriptions = Vec::new();
     let mut last_event_id = None;
     let mut legacy = false;
     // Whether each cursor parameter was seen (a second one is refused).
     let (mut query_cursor, mut legacy_cursor) = (false, false);
     for (name, value) in pairs {
-        let selector = match name.as_str() {
+        let selector = match name.as_ref() {
             "match" | "match_exact" => {
                 Selector::parse(MatcherType::Exact, &value, &config.hub_url)
             }
             "match_urlpattern" => {
                 Selector::parse(MatcherType::UrlPattern, &value, &config.hub_url)
             }
-            _ if name.len() >= 5 && name[..5].eq_ignore_ascii_case("match") => {
+            _ if name
+                .as_bytes()
+                .get(..5)
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"match")) =>
+            {
                 return Err(format!(
                     "unsupported matcher parameter {name:?}: use match, match_exact or match_urlpattern"
                 ));
@@ -77,7 +81,7 @@ pub(crate) fn parse_query(
                 if std::mem::replace(&mut query_cursor, true) {
                     return Err("last_event_id appears more than once; send it once".to_owned());
                 }
-                last_event_id.get_or_insert(value);
+                last_event_id.get_or_insert(value.into_owned());
                 continue;
             }
             "lastEventID" if config.legacy => {
@@ -85,7 +89,7 @@ pub(crate) fn parse_query(
                     return Err("lastEventID appears more than once; send it once".to_owned());
                 }
                 legacy = true;
-                last_event_id.get_or_insert(value);
+                last_event_id.get_or_insert(value.into_owned());
                 continue;
             }
             _ => continue,
