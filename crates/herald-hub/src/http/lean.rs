@@ -163,10 +163,9 @@ where
     loop {
         if !buffer.is_empty() {
             match parse_head(buffer, hub_path) {
-                Parsed::Subscribe(head, len) => return Ok(Head::Subscribe(head, len)),
-                Parsed::Other => return Ok(Head::Other),
-                Parsed::Partial if buffer.len() >= MAX_HEAD => return Ok(Head::Other),
-                Parsed::Partial => {}
+                Some(head) => return Ok(head),
+                None if buffer.len() >= MAX_HEAD => return Ok(Head::Other),
+                None => {}
             }
         }
         buffer.reserve(READ_CHUNK);
@@ -181,33 +180,27 @@ where
     }
 }
 
-/// The outcome of parsing the bytes received so far.
-enum Parsed {
-    Subscribe(Box<request::Parts>, usize),
-    Other,
-    Partial,
-}
-
-/// Parses a request head and decides whether the lean path serves it.
-fn parse_head(bytes: &[u8], hub_path: &str) -> Parsed {
+/// Parses a request head and decides whether the lean path serves it; `None` while the head
+/// is incomplete.
+fn parse_head(bytes: &[u8], hub_path: &str) -> Option<Head> {
     let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut lines);
     let len = match request.parse(bytes) {
         Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Ok(httparse::Status::Partial) => return None,
         // Malformed or too many headers: hyper's parser gives the answer.
-        Err(_) => return Parsed::Other,
+        Err(_) => return Some(Head::Other),
     };
     let (Some("GET"), Some(1), Some(target)) = (request.method, request.version, request.path)
     else {
-        return Parsed::Other;
+        return Some(Head::Other);
     };
     let path = target.split_once('?').map_or(target, |(path, _)| path);
     if path != hub_path {
-        return Parsed::Other;
+        return Some(Head::Other);
     }
     let Ok(uri) = Uri::try_from(target) else {
-        return Parsed::Other;
+        return Some(Head::Other);
     };
     let mut headers = HeaderMap::with_capacity(request.headers.len());
     for line in request.headers.iter() {
@@ -215,7 +208,7 @@ fn parse_head(bytes: &[u8], hub_path: &str) -> Parsed {
             HeaderName::from_bytes(line.name.as_bytes()),
             HeaderValue::from_bytes(line.value),
         ) else {
-            return Parsed::Other;
+            return Some(Head::Other);
         };
         // A body, or a change of protocol: hyper's framing rules and refusals apply.
         if [
@@ -226,7 +219,7 @@ fn parse_head(bytes: &[u8], hub_path: &str) -> Parsed {
         ]
         .contains(&name)
         {
-            return Parsed::Other;
+            return Some(Head::Other);
         }
         headers.append(name, value);
     }
@@ -235,7 +228,7 @@ fn parse_head(bytes: &[u8], hub_path: &str) -> Parsed {
     head.uri = uri;
     head.version = Version::HTTP_11;
     head.headers = headers;
-    Parsed::Subscribe(Box::new(head), len)
+    Some(Head::Subscribe(Box::new(head), len))
 }
 
 /// Frees the read buffer once a head is parsed: an idle subscriber keeps no buffer. Bytes
@@ -497,7 +490,7 @@ mod tests {
 
     const HUB: &str = "/.well-known/mercure";
 
-    fn parse(request: &str) -> Parsed {
+    fn parse(request: &str) -> Option<Head> {
         parse_head(request.as_bytes(), HUB)
     }
 
@@ -505,14 +498,14 @@ mod tests {
     fn a_plain_subscribe_get_is_served_here() {
         let request = "GET /.well-known/mercure?match=a HTTP/1.1\r\nHost: x\r\n\
                        Last-Event-ID: 7\r\nCookie: a=b\r\n\r\nrest";
-        let Parsed::Subscribe(head, len) = parse(request) else {
+        let Some(Head::Subscribe(head, len)) = parse(request) else {
             panic!("not served here");
         };
         assert_eq!(len, request.len() - "rest".len());
         assert_eq!(head.uri.query(), Some("match=a"));
         assert_eq!(head.headers["last-event-id"], "7");
         assert_eq!(head.headers.len(), 3);
-        assert!(matches!(parse(&request[..30]), Parsed::Partial));
+        assert!(parse(&request[..30]).is_none());
     }
 
     #[test]
@@ -530,15 +523,15 @@ mod tests {
             "GET /.well-known/mercure?match=a HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n",
             "GET /.well-known/mercure?match=a HTTP/1.1\r\nX: a\0b\r\n\r\n",
         ] {
-            assert!(matches!(parse(request), Parsed::Other), "{request:?}");
+            assert!(matches!(parse(request), Some(Head::Other)), "{request:?}");
         }
         let many = format!(
             "GET /.well-known/mercure?match=a HTTP/1.1\r\n{}\r\n",
             "X: y\r\n".repeat(MAX_HEADERS + 1)
         );
-        assert!(matches!(parse(&many), Parsed::Other));
+        assert!(matches!(parse(&many), Some(Head::Other)));
         let raw_byte = b"GET /.well-known/mercure?match=\xFF HTTP/1.1\r\n\r\n";
-        assert!(matches!(parse_head(raw_byte, HUB), Parsed::Other));
+        assert!(matches!(parse_head(raw_byte, HUB), Some(Head::Other)));
     }
 
     #[test]
